@@ -1,0 +1,1 @@
+"""CodeLLM stage (see CodeLLM/README.md)."""

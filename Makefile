@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# Re-install only when the dependencies change; the stamp marks a finished install.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m common.show_data
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	@echo "benchmarks: see benchmarks/README.md"
+
+clean:
+	rm -rf $(VENV) outputs

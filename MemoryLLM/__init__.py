@@ -1,0 +1,1 @@
+"""MemoryLLM stage (see MemoryLLM/README.md)."""

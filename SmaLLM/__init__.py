@@ -1,0 +1,1 @@
+"""SmaLLM stage (see SmaLLM/README.md)."""

@@ -1,0 +1,1 @@
+"""TinyLLM stage (see TinyLLM/README.md)."""

@@ -1,0 +1,226 @@
+"""Loading prices and text, offline by default.
+
+`load_prices` reads the embedded GOOG file in data/, a user's CSV, or (only when asked, or when the
+embedded file cannot cover the request) yfinance, whose downloads are cached under data/cache/.
+`load_corpus` reads the embedded Shakespeare corpus or any UTF-8 text file.
+
+Cleaning rules, the same for every source: column names are matched case-insensitively; rows with a
+missing price are dropped (with a warning that says how many); duplicate dates keep the last row;
+rows are sorted by date. Anything that cannot be cleaned safely raises a ValueError saying why.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from common.paths import CACHE_DIR, DATA_DIR
+from common.runs import atomic_path
+
+PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
+SOURCES = ("auto", "embedded", "yfinance")
+# Letters, digits and the few symbols real tickers use (BRK.B, ^GSPC, EURUSD=X, BTC-USD).
+TICKER_PATTERN = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-=^]{0,14}$")
+# Canonical column name for each spelling we accept, compared after lower-casing and dropping
+# spaces/underscores: "adj_close", "Adj Close", "adjclose" are all "Adj Close".
+_COLUMN_ALIASES = {
+    "date": "Date", "datetime": "Date", "timestamp": "Date",
+    "open": "Open", "high": "High", "low": "Low", "close": "Close",
+    "volume": "Volume", "adjclose": "Adj Close",
+}
+
+
+def check_ticker(ticker: str) -> str:
+    """Return the ticker upper-cased, or raise if it cannot be a ticker (it becomes a file name)."""
+    if not isinstance(ticker, str) or not TICKER_PATTERN.match(ticker) or ".." in ticker:
+        raise ValueError(
+            f"{ticker!r} is not a ticker symbol: use letters, digits and . - ^ = only (e.g. GOOG, BRK.B, ^GSPC)"
+        )
+    return ticker.upper()
+
+
+def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """Normalise a raw price table: canonical columns, DatetimeIndex `Date`, numeric, sorted, deduplicated."""
+    if frame.empty:
+        raise ValueError(f"{origin} has no rows: a price file needs a header and at least one row")
+    renamed = {}
+    for column in frame.columns:
+        key = re.sub(r"[\s_]", "", str(column)).lower()
+        if key in _COLUMN_ALIASES and _COLUMN_ALIASES[key] not in renamed.values():
+            renamed[column] = _COLUMN_ALIASES[key]
+    frame = frame.rename(columns=renamed)
+    if "Date" not in frame.columns and isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.rename_axis("Date").reset_index()
+    for required in ("Date", "Close"):
+        if required not in frame.columns:
+            raise ValueError(
+                f"{origin} has no {required} column (found: {', '.join(map(str, frame.columns))}); "
+                "a price file needs at least Date and Close columns"
+            )
+    dates = pd.to_datetime(frame["Date"], errors="coerce")
+    if dates.isna().any():
+        first = frame["Date"][dates.isna()].iloc[0]
+        raise ValueError(f"{origin}: {int(dates.isna().sum())} dates could not be read (first: {first!r}); use YYYY-MM-DD")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    columns = [c for c in [*PRICE_COLUMNS, "Adj Close"] if c in frame.columns]
+    prices = pd.DataFrame(index=pd.DatetimeIndex(dates.dt.normalize(), name="Date"))
+    for column in columns:
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if bad.any():
+            position = int(bad.to_numpy().nonzero()[0][0])
+            raise ValueError(
+                f"{origin}: column {column} has non-numeric values (first {raw.iloc[position]!r} on "
+                f"{dates.iloc[position].date()}); prices must be numbers"
+            )
+        prices[column] = values.to_numpy(dtype=float)
+    # A user's CSV may hold only Date and Close: derive what the indicators need, and say so.
+    missing = [c for c in ("Open", "High", "Low") if c not in prices.columns]
+    if missing:
+        warnings.warn(f"{origin} has no {', '.join(missing)} column(s); using Close for them", stacklevel=3)
+        for column in missing:
+            prices[column] = prices["Close"]
+    if "Volume" not in prices.columns:
+        warnings.warn(f"{origin} has no Volume column; volume features will be left out", stacklevel=3)
+        prices["Volume"] = 0.0
+    prices = prices[[*PRICE_COLUMNS, *(["Adj Close"] if "Adj Close" in prices.columns else [])]]
+
+    incomplete = prices[PRICE_COLUMNS].isna().any(axis=1)
+    if incomplete.any():
+        warnings.warn(
+            f"{origin}: dropped {int(incomplete.sum())} row(s) with missing prices "
+            f"(first on {prices.index[incomplete][0].date()})", stacklevel=3,
+        )
+        prices = prices[~incomplete]
+    duplicated = prices.index.duplicated(keep="last")
+    if duplicated.any():
+        warnings.warn(f"{origin}: {int(duplicated.sum())} duplicate date(s); kept the last row of each", stacklevel=3)
+        prices = prices[~duplicated]
+    prices = prices.sort_index()
+    if prices.empty:
+        raise ValueError(f"{origin} has no complete rows left after dropping missing prices")
+    if (prices["Close"] <= 0).any():
+        day = prices.index[prices["Close"] <= 0][0].date()
+        raise ValueError(f"{origin}: Close must be positive (found {prices['Close'].min()} on {day})")
+    return prices
+
+
+def read_price_csv(path: str | Path) -> pd.DataFrame:
+    """Read and clean a price CSV (any capitalisation of Date/Open/High/Low/Close/Volume/Adj Close)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"price file {path} does not exist")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError as error:
+        raise ValueError(f"{path} is empty: a price file needs a header and at least one row") from error
+    except (UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise ValueError(f"{path} is not a readable CSV file ({error})") from error
+    return clean_prices(frame, origin=str(path))
+
+
+def _download_yfinance(ticker: str, start: str | None, end: str | None) -> pd.DataFrame:
+    """Download daily prices with yfinance (imported only here: it is never needed offline)."""
+    import yfinance
+
+    frame = yfinance.download(ticker, start=start, end=end, auto_adjust=False, progress=False, threads=False)
+    if frame is None or frame.empty:
+        raise ValueError(f"yfinance returned no rows for {ticker}")
+    if isinstance(frame.columns, pd.MultiIndex):  # newer yfinance: (field, ticker) columns
+        frame.columns = frame.columns.get_level_values(0)
+    return frame.reset_index()
+
+
+def _between(prices: pd.DataFrame, start: str | None, end: str | None, origin: str) -> pd.DataFrame:
+    selected = prices.loc[pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None]
+    if selected.empty:
+        raise ValueError(
+            f"{origin} has no rows between {start or 'the start'} and {end or 'the end'} "
+            f"(it covers {prices.index[0].date()} to {prices.index[-1].date()})"
+        )
+    return selected
+
+
+def _covers(prices: pd.DataFrame, start: str | None, end: str | None) -> bool:
+    return (start is None or pd.Timestamp(start) >= prices.index[0]) and (
+        end is None or pd.Timestamp(end) <= prices.index[-1]
+    )
+
+
+def load_prices(
+    ticker: str = "GOOG",
+    csv: str | Path | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    source: str = "auto",
+) -> pd.DataFrame:
+    """Daily prices indexed by a `DatetimeIndex` named Date: Open, High, Low, Close, Volume (+ Adj Close).
+
+    source: "embedded" reads data/{TICKER}.csv; "yfinance" downloads (caching under data/cache/);
+    "auto" uses the embedded file when it covers start..end, else yfinance, else the cache. With
+    `csv` the file is read instead and `ticker`/`source` are ignored.
+    """
+    if csv is not None:
+        return _between(read_price_csv(csv), start, end, str(csv))
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
+    ticker = check_ticker(ticker)
+    embedded = DATA_DIR / f"{ticker}.csv"
+    cached = CACHE_DIR / f"{ticker}.csv"
+    tried = []
+
+    if source in ("auto", "embedded"):
+        if embedded.exists():
+            prices = read_price_csv(embedded)
+            if source == "embedded" or _covers(prices, start, end):
+                return _between(prices, start, end, f"embedded {embedded.name}")
+            tried.append(f"embedded data/{embedded.name} (covers {prices.index[0].date()}..{prices.index[-1].date()} only)")
+        elif source == "embedded":
+            raise ValueError(
+                f"no embedded data for {ticker}: only data/GOOG.csv ships with the project; "
+                "use --csv PATH or --source yfinance (needs internet)"
+            )
+        else:
+            tried.append(f"embedded data/{embedded.name} (not shipped)")
+
+    try:
+        frame = _download_yfinance(ticker, start, end)
+        prices = clean_prices(frame, origin=f"yfinance {ticker}")
+        with atomic_path(cached) as tmp:
+            prices.to_csv(tmp)
+        return prices
+    except Exception as error:  # no network, unknown ticker, rate limit: all fall back to the cache
+        tried.append(f"yfinance download ({type(error).__name__}: {error})")
+
+    if cached.exists():
+        prices = read_price_csv(cached)
+        warnings.warn(
+            f"yfinance unavailable for {ticker}; using the cached copy {cached} "
+            f"({prices.index[0].date()}..{prices.index[-1].date()})", stacklevel=2,
+        )
+        return _between(prices, start, end, f"cached {cached.name}")
+    tried.append(f"cache {cached} (none)")
+    raise ValueError(f"no prices for {ticker}. Tried: " + "; ".join(tried) + ". Use --csv PATH to give a file.")
+
+
+def load_corpus(name: str | Path = "shakespeare") -> str:
+    """The text of an embedded corpus (`"shakespeare"` -> data/shakespeare.txt) or of a UTF-8 file."""
+    embedded = DATA_DIR / f"{name}.txt"
+    path = embedded if isinstance(name, str) and re.fullmatch(r"\w+", name) and embedded.exists() else Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus {name!s} not found: give 'shakespeare' or the path of a UTF-8 text file")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"{path} looks binary (it contains NUL bytes): give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error}); convert it, e.g. `iconv -t UTF-8`") from error
+    if not text.strip():
+        raise ValueError(f"{path} is empty: a corpus needs some text to learn from")
+    return text.replace("\r\n", "\n")

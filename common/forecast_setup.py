@@ -1,0 +1,57 @@
+"""What MemoryLLM and CodeLLM share before their models differ: the same command-line options
+for the data, and one function from those options to leak-free windows.
+
+A stage's config subclasses `ForecastDataConfig`, adds its model's options and may override a
+default by re-declaring the field (e.g. its own `out` folder or `epochs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from common.config import option
+from common.data import SOURCES, load_prices
+from common.timeseries import ForecastData, Standardizer, prepare_forecast_data
+
+
+@dataclass
+class ForecastDataConfig:
+    ticker: str = option("GOOG", "ticker symbol; GOOG ships in data/ so the default runs offline")
+    csv: str | None = option(None, "read prices from this CSV instead (needs Date and Close columns)")
+    start: str | None = option(None, "first date to use, YYYY-MM-DD")
+    end: str | None = option(None, "last date to use, YYYY-MM-DD")
+    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto", choices=SOURCES)
+    lookback: int = option(60, "days of history per window: about three trading months")
+    horizon: int = option(1, "forecast the close 1..horizon trading days ahead, all steps at once")
+    train_fraction: float = option(0.70, "oldest share of days used for training")
+    validation_fraction: float = option(0.15, "next share, for early stopping and model choice; the rest is test")
+    ma_window: int = option(5, "days averaged by the moving-average baseline (one trading week)")
+    seed: int = option(42, "seed for weights, shuffling and dropout: same seed, same metrics")
+    dry_run: bool = option(False, "tiny, fast settings for smoke tests: checks the plumbing, not the model")
+
+
+def data_info(config: ForecastDataConfig, prices: Any) -> dict[str, Any]:
+    """The `data` block of metrics.json: where the prices came from and what they cover."""
+    source = f"csv:{config.csv}" if config.csv else f"{config.source}:{config.ticker.upper()}"
+    return {
+        "source": source,
+        "rows": int(len(prices)),
+        "first_date": str(prices.index[0].date()),
+        "last_date": str(prices.index[-1].date()),
+    }
+
+
+def load_forecast_data(
+    config: ForecastDataConfig,
+    scalers: tuple[Standardizer, Standardizer] | None = None,
+    feature_names: list[str] | None = None,
+) -> tuple[ForecastData, dict[str, Any]]:
+    """Load prices as the config says and turn them into windows; returns (data, data_info)."""
+    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end, source=config.source)
+    data = prepare_forecast_data(
+        prices, lookback=config.lookback, horizon=config.horizon,
+        train_fraction=config.train_fraction, validation_fraction=config.validation_fraction,
+        scalers=scalers, feature_names=feature_names,
+    )
+    return data, data_info(config, prices)

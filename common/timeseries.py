@@ -1,0 +1,245 @@
+"""From prices to leak-free training windows, shared by MemoryLLM (Keras) and CodeLLM (PyTorch),
+so both stages see identical windows and identical test targets.
+
+The recipe, and why:
+1. Features are *stationary* transforms of causal indicators (log returns, price relative to its
+   moving averages, RSI, MACD / price, Bollinger %B and width, volume relative to its average).
+   Raw prices are not stationary: GOOG's test period trades above most of the training range, so
+   a model fed raw scaled prices is asked to extrapolate.
+2. The target is the log return from the last known close to each of the next `horizon` closes:
+   y[t, h-1] = log(close[t+h] / close[t]). A prediction becomes a price as close[t] * exp(y), and
+   every metric is computed on prices. "No change" (y = 0) is exactly the naive forecast.
+3. Rows are split chronologically into train / validation / test; a window (its `lookback` inputs
+   and its `horizon` targets) lies entirely inside one split: none straddles a border.
+4. Feature and target scalers are fitted on the training split only, then applied everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from common.indicators import add_indicators
+
+SPLITS = ("train", "validation", "test")
+# Rows lost before every feature is defined: MACD's signal line needs 26 + 9 - 1 closes.
+WARMUP_ROWS = 33
+
+
+def make_features(prices: pd.DataFrame) -> pd.DataFrame:
+    """Causal, roughly stationary features per day (NaN during the indicators' warm-up)."""
+    ind = add_indicators(prices)
+    close = ind["Close"]
+    band_width = ind["bb_upper"] - ind["bb_lower"]
+    features = pd.DataFrame(index=prices.index)
+    features["log_return"] = np.log(close).diff()
+    features["close_vs_sma20"] = close / ind["sma_20"] - 1.0
+    features["close_vs_ema20"] = close / ind["ema_20"] - 1.0
+    features["rsi_14"] = ind["rsi_14"] / 100.0 - 0.5
+    features["macd"] = ind["macd"] / close
+    features["macd_signal"] = ind["macd_signal"] / close
+    features["macd_hist"] = ind["macd_hist"] / close
+    # %B: where the close sits in its band (0 = lower, 1 = upper); a flat band is the middle.
+    features["bb_percent_b"] = ((close - ind["bb_lower"]) / band_width.where(band_width > 0)).fillna(0.5)
+    features["bb_percent_b"] = features["bb_percent_b"].where(ind["bb_middle"].notna())
+    features["bb_width"] = band_width / ind["bb_middle"]
+    features["high_low_range"] = (ind["High"] - ind["Low"]) / close
+    volume = ind["Volume"]
+    if (volume > 0).any():  # a CSV without volume has Volume = 0 everywhere: leave the feature out
+        features["volume_ratio"] = np.log((volume + 1.0) / (volume.rolling(20, min_periods=20).mean() + 1.0))
+    return features
+
+
+@dataclass
+class Standardizer:
+    """Per-column (x - mean) / std, fitted on training rows only; saved as JSON with a run."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Standardizer:
+        """Fit on a (rows, columns) array or (windows, steps, columns): statistics per last axis."""
+        flat = np.asarray(values, dtype=np.float64).reshape(-1, np.shape(values)[-1])
+        std = flat.std(axis=0)
+        return cls(mean=flat.mean(axis=0), std=np.where(std > 0, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64) - self.mean) / self.std
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64) * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> Standardizer:
+        return cls(mean=np.asarray(payload["mean"], dtype=np.float64), std=np.asarray(payload["std"], dtype=np.float64))
+
+
+def chronological_borders(n_rows: int, train_fraction: float = 0.70, validation_fraction: float = 0.15) -> dict:
+    """Row ranges {split: (start, stop)} in time order; the test split gets what is left."""
+    if not (0 < train_fraction < 1 and 0 < validation_fraction < 1 and train_fraction + validation_fraction < 1):
+        raise ValueError(
+            f"split fractions must be positive and leave room for a test split, got train={train_fraction}, "
+            f"validation={validation_fraction}"
+        )
+    train_stop = int(round(n_rows * train_fraction))
+    validation_stop = int(round(n_rows * (train_fraction + validation_fraction)))
+    return {"train": (0, train_stop), "validation": (train_stop, validation_stop), "test": (validation_stop, n_rows)}
+
+
+def walk_forward_borders(
+    n_rows: int, folds: int = 3, validation_fraction: float = 0.15, initial_train_fraction: float = 0.40
+) -> list[dict]:
+    """Expanding-window folds: fold k tests on the k-th of `folds` consecutive blocks after the first
+    `initial_train_fraction + validation_fraction` of the rows; its validation block (a fixed size)
+    sits just before its test block and its training rows are everything earlier.
+    """
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    validation_rows = int(round(n_rows * validation_fraction))
+    first_test = int(round(n_rows * (initial_train_fraction + validation_fraction)))
+    edges = np.linspace(first_test, n_rows, folds + 1).round().astype(int)
+    return [
+        {"train": (0, start - validation_rows), "validation": (start - validation_rows, start), "test": (start, stop)}
+        for start, stop in zip(edges[:-1], edges[1:])
+    ]
+
+
+@dataclass
+class Windows:
+    """The windows of one split: inputs, targets and the row of each window's last known day."""
+
+    inputs: np.ndarray  # (windows, lookback, features), scaled, float32
+    targets: np.ndarray  # (windows, horizon), scaled log returns, float32
+    anchors: np.ndarray  # (windows,) row index t of the last input day
+
+
+@dataclass
+class ForecastData:
+    """Everything a forecasting stage needs, built once by `prepare_forecast_data`."""
+
+    dates: pd.DatetimeIndex  # (rows,) usable days, after the indicator warm-up
+    close: np.ndarray  # (rows,) closing prices
+    feature_names: list[str]
+    lookback: int
+    horizon: int
+    borders: dict  # split -> (start_row, stop_row)
+    feature_scaler: Standardizer
+    target_scaler: Standardizer
+    splits: dict = field(default_factory=dict)  # split -> Windows
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def anchor_close(self, split: str) -> np.ndarray:
+        """(windows,) the last known close of each window: the naive forecast for every step."""
+        return self.close[self.splits[split].anchors]
+
+    def actual_prices(self, split: str) -> np.ndarray:
+        """(windows, horizon) the true closes 1..horizon days after each window."""
+        anchors = self.splits[split].anchors
+        return self.close[anchors[:, None] + np.arange(1, self.horizon + 1)]
+
+    def target_dates(self, split: str) -> np.ndarray:
+        """(windows, horizon) the dates of the targets."""
+        anchors = self.splits[split].anchors
+        return self.dates.to_numpy()[anchors[:, None] + np.arange(1, self.horizon + 1)]
+
+    def to_prices(self, split: str, scaled_returns: np.ndarray) -> np.ndarray:
+        """Turn a model's (windows, horizon) scaled log-return output into prices."""
+        scaled_returns = np.asarray(scaled_returns, dtype=np.float64).reshape(-1, self.horizon)
+        log_returns = self.target_scaler.inverse(scaled_returns)
+        return self.anchor_close(split)[:, None] * np.exp(log_returns)
+
+    def split_dates(self) -> dict:
+        """{split: [first date, last date]} of the rows in each split."""
+        return {
+            name: [str(self.dates[start].date()), str(self.dates[stop - 1].date())]
+            for name, (start, stop) in self.borders.items()
+        }
+
+
+def window_anchors(start: int, stop: int, lookback: int, horizon: int) -> np.ndarray:
+    """Rows t such that inputs t-lookback+1..t and targets t+1..t+horizon all lie in [start, stop)."""
+    return np.arange(start + lookback - 1, stop - horizon)
+
+
+def prepare_forecast_data(
+    prices: pd.DataFrame,
+    lookback: int = 60,
+    horizon: int = 1,
+    train_fraction: float = 0.70,
+    validation_fraction: float = 0.15,
+    borders: dict | None = None,
+    scalers: tuple[Standardizer, Standardizer] | None = None,
+    feature_names: list[str] | None = None,
+) -> ForecastData:
+    """Features, chronological splits, leak-free windows and train-only scalers.
+
+    `borders` overrides the fractions (walk-forward folds); `scalers` and `feature_names` reuse a
+    trained model's (evaluate.py): nothing is then fitted on the new series.
+    """
+    if lookback < 1:
+        raise ValueError(f"--lookback must be at least 1 day, got {lookback}")
+    if horizon < 1:
+        raise ValueError(f"--horizon must be at least 1 day ahead, got {horizon}")
+    features = make_features(prices)
+    if feature_names is not None:
+        missing = [name for name in feature_names if name not in features.columns]
+        if missing:
+            raise ValueError(f"the model was trained on features {missing} that this series cannot provide (no Volume?)")
+        features = features[feature_names]
+    usable = features.notna().all(axis=1).to_numpy()
+    if not usable.any():
+        raise ValueError(f"the series has {len(prices)} rows: too few to compute the indicators ({WARMUP_ROWS}+ needed)")
+    first = int(usable.argmax())  # the warm-up is a prefix: causal indicators are defined from then on
+    features = features.iloc[first:]
+    n_rows = len(features)
+    borders = borders or chronological_borders(n_rows, train_fraction, validation_fraction)
+    for name, (start, stop) in borders.items():
+        if stop - start < lookback + horizon:
+            need = int(np.ceil((lookback + horizon) / min(train_fraction, validation_fraction, 1 - train_fraction - validation_fraction)))
+            raise ValueError(
+                f"the {name} split has {stop - start} rows but one window needs lookback + horizon = "
+                f"{lookback + horizon}: the series has {len(prices)} rows ({first} used for indicator warm-up). "
+                f"Use a shorter --lookback/--horizon or a longer series (about {need + first}+ rows)."
+            )
+
+    log_close = np.log(prices["Close"].to_numpy(dtype=np.float64)[first:])
+    values = features.to_numpy(dtype=np.float64)
+    if scalers is None:
+        train_start, train_stop = borders["train"]
+        feature_scaler = Standardizer.fit(values[train_start:train_stop])
+    else:
+        feature_scaler = scalers[0]
+    scaled = feature_scaler.transform(values).astype(np.float32)
+
+    steps = np.arange(1, horizon + 1)
+    raw_windows = {}
+    for name, (start, stop) in borders.items():
+        anchors = window_anchors(start, stop, lookback, horizon)
+        inputs = scaled[anchors[:, None] + np.arange(-lookback + 1, 1)]  # (windows, lookback, features)
+        targets = log_close[anchors[:, None] + steps] - log_close[anchors][:, None]  # (windows, horizon)
+        raw_windows[name] = (inputs, targets, anchors)
+    target_scaler = Standardizer.fit(raw_windows["train"][1]) if scalers is None else scalers[1]
+
+    return ForecastData(
+        dates=pd.DatetimeIndex(features.index),
+        close=np.exp(log_close),
+        feature_names=list(features.columns),
+        lookback=lookback,
+        horizon=horizon,
+        borders=dict(borders),
+        feature_scaler=feature_scaler,
+        target_scaler=target_scaler,
+        splits={
+            name: Windows(inputs=inputs, targets=target_scaler.transform(targets).astype(np.float32), anchors=anchors)
+            for name, (inputs, targets, anchors) in raw_windows.items()
+        },
+    )

@@ -1,0 +1,129 @@
+"""Tokenizers: text -> list of integer ids -> text.
+
+`CharTokenizer` (Stage 1) maps each character to an id; `WordTokenizer` (Stage 2) splits words and
+punctuation. Both reserve id 0 for anything unseen at fit time, so encoding never crashes, and both
+save to / load from a small JSON file that travels with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from common.runs import write_json
+
+UNK = "<unk>"
+# What an unknown id decodes to in character text: the Unicode replacement character.
+UNK_CHAR = "\ufffd"
+
+
+def _require_text(text: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"expected text (str), got {type(text).__name__}")
+    if not text:
+        raise ValueError("cannot fit a tokenizer on empty text: give it a non-empty corpus")
+
+
+def _read_json(path: str | Path, kind: str) -> dict:
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"could not read a {kind} tokenizer from {path}: {error}") from error
+    if payload.get("type") != kind:
+        raise ValueError(f"{path} holds a {payload.get('type')!r} tokenizer, not a {kind!r} one")
+    return payload
+
+
+class CharTokenizer:
+    """One id per character seen at fit time; id 0 is the reserved unknown."""
+
+    def __init__(self, chars: list[str]):
+        self.itos = [UNK_CHAR, *chars]  # id -> character
+        self.stoi = {ch: i for i, ch in enumerate(chars, start=1)}  # character -> id
+
+    @classmethod
+    def fit(cls, text: str) -> CharTokenizer:
+        _require_text(text)
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.stoi.get(ch, 0) for ch in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.itos[i] if 0 < i < len(self.itos) else UNK_CHAR for i in ids)
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, {"type": "char", "chars": self.itos[1:]})
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharTokenizer:
+        return cls(_read_json(path, "char")["chars"])
+
+
+# A word (letters/digits, with inner apostrophes or hyphens: "I'll", "fiend-like", and a leading
+# elision: "'tis"), a newline (kept so generated text has lines), or a run of other punctuation.
+WORD_PATTERN = re.compile(r"'?\w+(?:['\-]\w+)*|\n|[^\w\s]+")
+NO_SPACE_BEFORE = set(",.;:!?)]}'\"") | {"\n"}
+NO_SPACE_AFTER = set("([{") | {"\n"}
+
+
+class WordTokenizer:
+    """Words and punctuation as separate tokens; rare or unseen words become one `<unk>` id."""
+
+    def __init__(self, words: list[str], lowercase: bool = False):
+        self.lowercase = lowercase
+        self.itos = [UNK, *words]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        """The token strings of `text`, before mapping to ids."""
+        return WORD_PATTERN.findall(text)
+
+    @classmethod
+    def fit(cls, text: str, min_freq: int = 1, lowercase: bool = False) -> WordTokenizer:
+        _require_text(text)
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be at least 1, got {min_freq}")
+        counts = Counter(cls.split(text.lower() if lowercase else text))
+        if not counts:
+            raise ValueError("the text has no words or punctuation to build a vocabulary from")
+        # Most frequent first (ties alphabetical) so ids are stable and small ids are common words.
+        words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        return cls([w for w in words if w != UNK], lowercase=lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        text = text.lower() if self.lowercase else text
+        return [self.stoi.get(token, 0) for token in self.split(text)]
+
+    def decode(self, ids: list[int]) -> str:
+        pieces: list[str] = []
+        previous = "\n"  # nothing goes before the first token
+        for i in ids:
+            token = self.itos[i] if 0 <= i < len(self.itos) else UNK
+            if pieces and previous[-1] not in NO_SPACE_AFTER and token[0] not in NO_SPACE_BEFORE:
+                pieces.append(" ")
+            pieces.append(token)
+            previous = token
+        return "".join(pieces)
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, {"type": "word", "lowercase": self.lowercase, "words": self.itos[1:]})
+
+    @classmethod
+    def load(cls, path: str | Path) -> WordTokenizer:
+        payload = _read_json(path, "word")
+        return cls(payload["words"], lowercase=payload["lowercase"])
+
+
+from common.bpe import BPETokenizer  # noqa: E402,F401
