@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from common.metrics import rmse
@@ -34,8 +36,6 @@ def moving_average_forecast(data: ForecastData, split: str = "test", window: int
 
 def linear_forecast(data: ForecastData, split: str = "test") -> tuple[np.ndarray, dict]:
     """(windows, horizon) ridge forecasts, and {"alpha": chosen penalty}. Fitted on train only."""
-    import warnings
-
     from scipy.linalg import LinAlgWarning
     from sklearn.linear_model import Ridge
 
@@ -48,13 +48,14 @@ def linear_forecast(data: ForecastData, split: str = "test") -> tuple[np.ndarray
     scores = {}
     # Neighbouring days overlap heavily, so the flattened windows are nearly collinear; the
     # penalty handles that, and scipy's conditioning warning would only be noise here.
-    warnings.filterwarnings("ignore", category=LinAlgWarning)
-    for alpha in RIDGE_ALPHAS:
-        model = Ridge(alpha=alpha).fit(flat("train"), train.targets)
-        predicted = data.to_prices("validation", model.predict(flat("validation")))
-        scores[alpha] = rmse(validation_actual, predicted)
-    best_alpha = min(scores, key=scores.get)
-    model = Ridge(alpha=best_alpha).fit(flat("train"), train.targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        for alpha in RIDGE_ALPHAS:
+            model = Ridge(alpha=alpha).fit(flat("train"), train.targets)
+            predicted = data.to_prices("validation", model.predict(flat("validation")))
+            scores[alpha] = rmse(validation_actual, predicted)
+        best_alpha = min(scores, key=scores.get)
+        model = Ridge(alpha=best_alpha).fit(flat("train"), train.targets)
     return data.to_prices(split, model.predict(flat(split))), {"alpha": best_alpha}
 
 
