@@ -17,7 +17,7 @@ import numpy as np
 from common.metrics import rmse
 from common.timeseries import ForecastData
 
-RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0)
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 
 
 def naive_forecast(data: ForecastData, split: str = "test") -> np.ndarray:
