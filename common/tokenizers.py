@@ -111,7 +111,9 @@ class WordTokenizer:
         previous = "\n"  # nothing goes before the first token
         for i in ids:
             token = self.itos[i] if 0 <= i < len(self.itos) else UNK
-            if pieces and previous[-1] not in NO_SPACE_AFTER and token[0] not in NO_SPACE_BEFORE:
+            # Closing punctuation hugs the word before it; a word such as "'tis" does not.
+            hugs_left = token[0] in NO_SPACE_BEFORE and not any(ch.isalnum() for ch in token)
+            if pieces and previous[-1] not in NO_SPACE_AFTER and not hugs_left:
                 pieces.append(" ")
             pieces.append(token)
             previous = token

@@ -1,0 +1,150 @@
+"""Splits, windows, scalers and baselines: the guarantees that keep the forecasts honest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common import metrics
+from common.baselines import baseline_forecasts, moving_average_forecast, naive_forecast
+from common.forecast_report import score
+from common.timeseries import (
+    WARMUP_ROWS,
+    Standardizer,
+    chronological_borders,
+    make_features,
+    prepare_forecast_data,
+    walk_forward_borders,
+)
+
+
+@pytest.fixture(scope="module")
+def prepared(goog):
+    return prepare_forecast_data(goog, lookback=60, horizon=3)
+
+
+def test_splits_are_chronological_and_disjoint(prepared):
+    borders = prepared.borders
+    assert borders["train"][0] == 0 and borders["test"][1] == len(prepared.dates)
+    assert borders["train"][1] == borders["validation"][0] and borders["validation"][1] == borders["test"][0]
+    dates = prepared.split_dates()
+    assert dates["train"][1] < dates["validation"][0] < dates["validation"][1] < dates["test"][0]
+
+
+def test_no_window_straddles_a_border(prepared):
+    for name, (start, stop) in prepared.borders.items():
+        anchors = prepared.splits[name].anchors
+        assert anchors.min() - prepared.lookback + 1 == start  # the first window starts on the border
+        assert anchors.max() + prepared.horizon == stop - 1  # the last target is the split's last day
+
+
+def test_windows_hold_the_right_rows_and_targets(goog, prepared):
+    windows = prepared.splits["validation"]
+    k = 17
+    anchor = windows.anchors[k]
+    features = make_features(goog).iloc[len(goog) - len(prepared.dates):]
+    expected_inputs = prepared.feature_scaler.transform(features.to_numpy()[anchor - 59 : anchor + 1])
+    np.testing.assert_allclose(windows.inputs[k], expected_inputs, rtol=1e-5, atol=1e-5)
+    close = prepared.close
+    expected_targets = np.log(close[anchor + 1 : anchor + 4] / close[anchor])
+    np.testing.assert_allclose(prepared.target_scaler.inverse(windows.targets[k]), expected_targets, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(prepared.actual_prices("validation")[k], close[anchor + 1 : anchor + 4])
+
+
+def test_to_prices_inverts_the_targets(prepared):
+    np.testing.assert_allclose(
+        prepared.to_prices("test", prepared.splits["test"].targets), prepared.actual_prices("test"), rtol=1e-5
+    )
+
+
+def test_scalers_see_only_the_training_rows(goog):
+    """Change every price after the training period: the training inputs and scalers stay the same."""
+    base = prepare_forecast_data(goog, lookback=30, horizon=1)
+    train_stop = base.borders["train"][1] + (len(goog) - len(base.dates))  # in rows of `goog`
+    changed = goog.copy()
+    changed.iloc[train_stop:, :5] *= 3.0
+    changed.iloc[train_stop:, 4] += 1e6
+    other = prepare_forecast_data(changed, lookback=30, horizon=1)
+    np.testing.assert_array_equal(base.splits["train"].inputs, other.splits["train"].inputs)
+    np.testing.assert_array_equal(base.splits["train"].targets, other.splits["train"].targets)
+    np.testing.assert_array_equal(base.feature_scaler.mean, other.feature_scaler.mean)
+    np.testing.assert_array_equal(base.target_scaler.std, other.target_scaler.std)
+    assert not np.array_equal(base.splits["test"].inputs, other.splits["test"].inputs)
+
+
+def test_features_are_causal(goog):
+    full = make_features(goog)
+    for cut in (200, 1000):
+        pd.testing.assert_frame_equal(make_features(goog.iloc[:cut]), full.iloc[:cut])
+    assert full.iloc[WARMUP_ROWS:].notna().all().all() and full.iloc[: WARMUP_ROWS].isna().any(axis=1).all()
+
+
+def test_a_series_without_volume_leaves_the_volume_feature_out(goog):
+    quiet = goog.assign(Volume=0.0)
+    assert "volume_ratio" not in make_features(quiet).columns
+    assert "volume_ratio" in make_features(goog).columns
+
+
+def test_saved_scalers_are_reused_not_refitted(goog, prepared):
+    scalers = (Standardizer.from_dict(prepared.feature_scaler.to_dict()), prepared.target_scaler)
+    other = prepare_forecast_data(goog.iloc[500:], lookback=60, horizon=3, scalers=scalers, feature_names=prepared.feature_names)
+    np.testing.assert_array_equal(other.feature_scaler.mean, prepared.feature_scaler.mean)
+
+
+@pytest.mark.parametrize(("lookback", "horizon", "message"), [(60, 0, "horizon"), (0, 1, "lookback")])
+def test_bad_window_settings(goog, lookback, horizon, message):
+    with pytest.raises(ValueError, match=message):
+        prepare_forecast_data(goog, lookback=lookback, horizon=horizon)
+
+
+def test_too_short_a_series_says_how_long_it_must_be(goog):
+    with pytest.raises(ValueError, match="rows but one window needs"):
+        prepare_forecast_data(goog.iloc[:300], lookback=60, horizon=1)
+    with pytest.raises(ValueError, match="too few"):
+        prepare_forecast_data(goog.iloc[:20], lookback=5, horizon=1)
+
+
+def test_split_fractions_are_checked():
+    with pytest.raises(ValueError, match="fractions"):
+        chronological_borders(100, 0.9, 0.2)
+
+
+def test_walk_forward_folds_expand_and_do_not_overlap():
+    folds = walk_forward_borders(2000, folds=3)
+    assert len(folds) == 3
+    for fold in folds:
+        assert fold["train"][1] == fold["validation"][0] and fold["validation"][1] == fold["test"][0]
+    assert folds[-1]["test"][1] == 2000
+    assert [f["test"][0] for f in folds[1:]] == [f["test"][1] for f in folds[:-1]]
+    assert folds[0]["train"][1] < folds[1]["train"][1] < folds[2]["train"][1]
+
+
+def test_naive_baseline_is_the_previous_close(prepared):
+    naive = naive_forecast(prepared)
+    anchors = prepared.splits["test"].anchors
+    np.testing.assert_array_equal(naive[:, 0], prepared.close[anchors])
+    actual = prepared.actual_prices("test")
+    scored = score(prepared, naive)["pooled"]
+    assert scored["rmse"] == metrics.rmse(actual, naive)
+    assert scored["mae"] == metrics.mae(actual, naive)
+    assert scored["mase"] == pytest.approx(1.0)
+    assert scored["directional_accuracy"] is None
+
+
+def test_moving_average_baseline(prepared):
+    average = moving_average_forecast(prepared, window=5)
+    anchor = prepared.splits["test"].anchors[0]
+    assert average[0, 0] == pytest.approx(prepared.close[anchor - 4 : anchor + 1].mean())
+    with pytest.raises(ValueError, match="window"):
+        moving_average_forecast(prepared, window=0)
+
+
+def test_baselines_cover_the_same_targets(prepared):
+    forecasts = baseline_forecasts(prepared)
+    assert set(forecasts) == {"naive", "moving_average", "linear"}
+    for values in forecasts.values():
+        assert values.shape == prepared.actual_prices("test").shape
+        assert np.isfinite(values).all()
+    by_step = score(prepared, forecasts["linear"])["by_horizon"]
+    assert [entry["step"] for entry in by_step] == [1, 2, 3]
