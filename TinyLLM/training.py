@@ -1,0 +1,265 @@
+"""The training harness of the recurrent language models (TinyLLM, and SmaLLM reuses it).
+
+Truncated back-propagation through time (TBPTT): the training text is cut into `batch_size`
+parallel streams, and each step reads the next `seq_len` tokens of every stream. The hidden state
+is carried from one step to the next, so the model sees context longer than `seq_len`, but
+gradients flow back only `seq_len` steps (the state is detached between steps).
+
+    streams (batch_size, length):  |--chunk 0--|--chunk 1--|--chunk 2--| ...
+                                    state ----> state ----> state ---->
+
+Evaluation reads the validation text the same way, with the state carried over the whole text.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from common.runs import atomic_path
+from common.torch_utils import save_checkpoint
+from TinyLLM.model import State, detach_state
+
+
+def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
+    """(length,) -> (streams, length // streams): `streams` contiguous pieces of the text, one per row."""
+    if streams < 1:
+        raise ValueError(f"need at least one stream, got {streams}")
+    length = len(ids) // streams
+    if length < 2:
+        raise ValueError(f"a text of {len(ids)} tokens is too short for {streams} streams: use a longer text")
+    return ids[: streams * length].view(streams, length)
+
+
+def learning_rate(config: Any, step: int, seconds: float) -> float:
+    """Linear warm-up, then cosine decay to `min_lr_ratio` x peak over the step or time budget.
+
+    Progress is whichever budget is further spent, so a time-limited run still ends at a low rate,
+    which is where most of the final loss improvement comes from.
+    """
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = 0.0
+    if config.max_steps:
+        progress = max(progress, step / config.max_steps)
+    if config.max_minutes:
+        progress = max(progress, seconds / (60 * config.max_minutes))
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
+
+
+@torch.no_grad()
+def evaluate_carried(model: nn.Module, ids: torch.Tensor, streams: int = 1, chunk_len: int = 512) -> float:
+    """Mean cross-entropy (nats/token) over the whole of `ids`, the state carried from start to end.
+
+    With `streams` > 1 the text is read as that many contiguous pieces in parallel (faster; each
+    piece starts from a zero state, which costs a little at `streams` places).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    data = batchify(ids, streams).to(device)  # (streams, length)
+    state, total, count = None, 0.0, 0
+    for start in range(0, data.shape[1] - 1, chunk_len):
+        inputs = data[:, start : start + chunk_len]
+        targets = data[:, start + 1 : start + 1 + chunk_len]
+        inputs = inputs[:, : targets.shape[1]]
+        logits, state = model(inputs, state)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item()
+        count += targets.numel()
+    model.train(was_training)
+    return total / count
+
+
+@torch.no_grad()
+def evaluate_fixed_context(model: nn.Module, ids: torch.Tensor, context: int = 64, batch_size: int = 256) -> float:
+    """Mean cross-entropy when the model only ever sees the last <= `context` tokens.
+
+    The text is cut into blocks of `context` + 1 tokens, each read from a zero state, and every
+    position of a block is scored (it sees 1 to `context` earlier tokens) — the way small-context
+    models such as nanoGPT with block_size 64 measure their validation loss.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    blocks = ids[: len(ids) // (context + 1) * (context + 1)].view(-1, context + 1)
+    if len(blocks) == 0:
+        raise ValueError(f"the text is shorter than {context + 1} tokens")
+    total, count = 0.0, 0
+    for start in range(0, len(blocks), batch_size):
+        batch = blocks[start : start + batch_size].to(device)
+        logits, _ = model(batch[:, :-1])
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="sum").item()
+        count += batch[:, 1:].numel()
+    model.train(was_training)
+    return total / count
+
+
+@dataclass
+class Progress:
+    """Where a run stands; saved in the resume checkpoint so `--resume` continues the same schedule."""
+
+    step: int = 0
+    seconds: float = 0.0  # wall-clock of the training loop so far (periodic evaluations included)
+    step_seconds: float = 0.0  # time inside optimisation steps only: the basis of tokens/second
+    tokens: int = 0
+    best_val_loss: float = math.inf
+    history: list[dict[str, float]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def train(
+    model: nn.Module, optimizer: torch.optim.Optimizer, train_ids: torch.Tensor, val_ids: torch.Tensor,
+    config: Any, out: Path, checkpoint_extra: dict[str, Any], sample: Callable[[], str],
+    progress: Progress | None = None,
+) -> Progress:
+    """Train until `max_steps` or `max_minutes` (or Ctrl-C); keep the best model in `out/checkpoint.pt`.
+
+    `config` needs: batch_size, seq_len, learning_rate, warmup_steps, min_lr_ratio, max_steps,
+    max_minutes, grad_clip, eval_every, sample_every, eval_streams.
+    """
+    if not (config.max_steps or config.max_minutes):
+        raise ValueError("set a budget: --max-steps N and/or --max-minutes M")
+    progress = progress or Progress()
+    device = next(model.parameters()).device
+    streams = batchify(train_ids, config.batch_size).to(device)  # (batch, length)
+    chunks_per_epoch = (streams.shape[1] - 1) // config.seq_len
+    if chunks_per_epoch < 1:
+        raise ValueError(f"the training text is too short for batch {config.batch_size} x seq_len {config.seq_len}")
+    samples_path = out / "samples.txt"
+    state: State | None = None
+    interval_loss, interval_steps = 0.0, 0
+    started = time.perf_counter() - progress.seconds
+    bar = tqdm(total=config.max_steps or None, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0)
+    model.train()
+    try:
+        while not _budget_spent(config, progress):
+            chunk = progress.step % chunks_per_epoch
+            if chunk == 0:
+                state = None  # a new pass over the text: nothing to carry from the end of the last one
+            start = chunk * config.seq_len
+            inputs = streams[:, start : start + config.seq_len]  # (batch, seq_len)
+            targets = streams[:, start + 1 : start + 1 + config.seq_len]  # the same, one token later
+            lr = learning_rate(config, progress.step, progress.seconds)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_started = time.perf_counter()
+            logits, state = model(inputs, state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # one long gradient spike can ruin an RNN
+            optimizer.step()
+            state = detach_state(state)
+            progress.step_seconds += time.perf_counter() - step_started
+            progress.step += 1
+            progress.tokens += inputs.numel()
+            progress.seconds = time.perf_counter() - started
+            interval_loss, interval_steps = interval_loss + loss.item(), interval_steps + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{progress.tokens / progress.step_seconds:,.0f}", lr=f"{lr:.1e}")
+            last_step = _budget_spent(config, progress)
+            if progress.step % config.eval_every == 0 or last_step:
+                val_loss = evaluate_carried(model, val_ids, streams=config.eval_streams)
+                progress.history.append({
+                    "step": progress.step, "seconds": round(progress.seconds, 2),
+                    "train_loss": interval_loss / interval_steps, "val_loss": val_loss,
+                })
+                interval_loss, interval_steps = 0.0, 0
+                bar.write(f"step {progress.step}: train {progress.history[-1]['train_loss']:.4f}, "
+                          f"val {val_loss:.4f} nats/token ({progress.seconds:.0f} s)")
+                if val_loss < progress.best_val_loss:  # keep only the best model, as word_language_model does
+                    progress.best_val_loss = val_loss
+                    save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra, step=progress.step)
+                save_resume(out / "resume.pt", model, optimizer, config, progress, checkpoint_extra)
+            if config.sample_every and progress.step % config.sample_every == 0:
+                text = sample()
+                bar.write(f"--- sample at step {progress.step} ---\n{text}\n---")
+                append_text(samples_path, f"=== step {progress.step} ===\n{text}\n\n")
+            progress.seconds = time.perf_counter() - started
+    except KeyboardInterrupt:
+        # Ctrl-C ends training early; the caller still evaluates the best model and writes results.
+        progress.interrupted = True
+        bar.write("interrupted: stopping training, evaluating the best checkpoint so far")
+    bar.close()
+    if not (out / "checkpoint.pt").exists():  # interrupted before the first evaluation
+        save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra, step=progress.step)
+    return progress
+
+
+def _budget_spent(config: Any, progress: Progress) -> bool:
+    if config.max_steps and progress.step >= config.max_steps:
+        return True
+    return bool(config.max_minutes) and progress.seconds >= 60 * config.max_minutes
+
+
+def save_resume(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: Any, progress: Progress,
+    checkpoint_extra: dict[str, Any],
+) -> None:
+    """The latest model, optimizer and progress: what `--resume` needs to continue this run."""
+    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), progress=asdict(progress), **checkpoint_extra)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append by rewriting atomically: a crash never leaves a half-written samples file."""
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    with atomic_path(path) as tmp:
+        tmp.write_text(previous + text, encoding="utf-8")
+
+
+def plot_losses(history: list[dict[str, float]], path: Path, title: str, unit: str = "nats/char") -> None:
+    """Train and validation loss against steps (left) and against wall-clock seconds (right)."""
+    from common.plotting import plt, save_figure  # late import: matplotlib is slow to load
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, x_key, x_label in ((axes[0], "step", "step"), (axes[1], "seconds", "seconds of training")):
+        x = [row[x_key] for row in history]
+        axis.plot(x, [row["train_loss"] for row in history], "o-", ms=3, label="train (mean since last point)")
+        axis.plot(x, [row["val_loss"] for row in history], "s--", ms=3, label="validation (carried state)")
+        axis.set_xlabel(x_label)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel(f"cross-entropy ({unit})")
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW that decays weight matrices only: decaying biases, gains or embeddings just slows learning."""
+    matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in name]
+    others = [p for name, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in name)]
+    groups = [{"params": matrices, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate)
+
+
+def resume_run(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Progress:
+    """Load `resume.pt` into model and optimizer; return the progress to continue from."""
+    from common.torch_utils import load_checkpoint
+
+    checkpoint = load_checkpoint(path, map_location=next(model.parameters()).device)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        raise ValueError(f"{path} holds a different architecture; resume with the flags of that run ({error})") from error
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    return Progress(**checkpoint["progress"])
+
+
+def setup_torch(threads: int, seed: int) -> None:
+    """Threads (0 keeps PyTorch's default: one per core) and every seed."""
+    from common.seed import set_seed
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    set_seed(seed)
