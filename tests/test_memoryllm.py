@@ -1,0 +1,215 @@
+"""MemoryLLM: smoke runs of train / evaluate / interpret, determinism, no leakage from the test
+split, causal features, an honest naive baseline, and clear errors for bad inputs.
+
+The runs use --dry-run (2 epochs of a tiny LSTM on the real GOOG windows): they check the plumbing,
+not the accuracy, which benchmarks/bench_memoryllm.py measures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+from common.data import load_prices
+from common.paths import DATA_DIR, REPO_ROOT
+from common.timeseries import make_features, prepare_forecast_data
+
+train = pytest.importorskip("MemoryLLM.train")  # imports Keras / TensorFlow
+from MemoryLLM import evaluate, interpret  # noqa: E402
+from MemoryLLM.model import set_strength  # noqa: E402
+
+# Keras' own numpy conversion trips a NumPy 2 deprecation notice; it is not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+RUN_FILES = [
+    "metrics.json", "predictions.csv", "predictions.png", "residuals.png", "loss.png", "config.json",
+    "history.csv", "model.weights.h5", "checkpoint.weights.h5", "scalers.json",
+]
+
+
+@pytest.fixture(scope="module")
+def goog() -> pd.DataFrame:
+    return load_prices("GOOG", source="embedded")
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("memoryllm")
+    metrics = train.main(["--dry-run", "--no-shrink", "--out", str(out)])
+    return out, metrics
+
+
+def test_dry_run_writes_every_result(dry_run):
+    out, metrics = dry_run
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    assert (out / "tensorboard").is_dir()
+    assert not [p.name for p in out.iterdir() if ".partial" in p.name or ".tmp" in p.name]  # atomic writes
+    written = json.loads((out / "metrics.json").read_text())
+    assert written == json.loads(json.dumps(metrics))
+    for key in ("stage", "model", "lookback", "horizon", "data", "split", "test", "baselines", "train_seconds",
+                "epochs_run", "best_epoch", "params", "framework", "seconds_per_epoch", "inference_ms_per_window"):
+        assert key in metrics, key
+    assert (metrics["stage"], metrics["model"], metrics["lookback"], metrics["horizon"]) == ("MemoryLLM", "lstm", 60, 1)
+    assert set(metrics["baselines"]) == {"naive", "moving_average", "linear"}
+    assert set(metrics["test"]) == {"rmse", "mae", "mape", "r2", "mase", "directional_accuracy"}
+    assert set(metrics["validation"]) >= {"rmse", "naive_rmse"}
+    assert metrics["epochs_run"] >= 1 and 0 <= metrics["best_epoch"] <= metrics["epochs_run"]
+    assert metrics["params"] > 0
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns[:5]) == ["date", "step", "actual", "predicted", "naive"]
+
+
+def test_evaluate_reloads_the_trained_model(dry_run):
+    out, metrics = dry_run
+    evaluated = evaluate.main(["--out", str(out)])
+    assert (out / "evaluate" / "default" / "metrics.json").is_file()
+    for key, value in metrics["test"].items():  # same series, saved scalers and weights: same numbers
+        assert evaluated["test"][key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+    assert evaluated["baselines"]["naive"] == metrics["baselines"]["naive"]
+
+
+def test_evaluate_on_another_csv(dry_run, goog, tmp_path):
+    out, _ = dry_run
+    csv = tmp_path / "other.csv"
+    goog.iloc[200:].assign(Close=goog["Close"].iloc[200:] * 0.5).to_csv(csv)
+    evaluated = evaluate.main(["--out", str(out), "--csv", str(csv)])
+    assert evaluated["data"]["source"] == f"csv:{csv}"
+    assert (out / "evaluate" / "other" / "predictions.png").is_file()
+    assert (out / "metrics.json").is_file()  # the training run's own files are untouched
+
+
+def test_same_seed_same_metrics(dry_run, tmp_path):
+    _, first = dry_run
+    second = train.main(["--dry-run", "--no-shrink", "--out", str(tmp_path / "again")])
+    assert second["test"] == first["test"]
+    history = pd.read_csv(dry_run[0] / "history.csv")
+    again = pd.read_csv(tmp_path / "again" / "history.csv")
+    pd.testing.assert_frame_equal(history, again)  # training itself is repeatable, not just the result
+
+
+def test_saved_weights_reload_to_identical_forecasts(goog, tmp_path):
+    data = prepare_forecast_data(goog)
+    config = train.dry_run_config(train.MemoryConfig())
+    model = train.make_model(config, data)
+    rng = np.random.default_rng(0)
+    model.set_weights([w + 0.1 * rng.standard_normal(w.shape).astype(w.dtype) for w in model.get_weights()])
+    set_strength(model, 0.6)
+    train.save_weights_atomically(model, tmp_path / "model.weights.h5")
+    reloaded = train.make_model(config, data)
+    reloaded.load_weights(tmp_path / "model.weights.h5")
+    np.testing.assert_array_equal(train.forecast(model, data), train.forecast(reloaded, data))
+    assert not np.allclose(train.forecast(model, data), data.anchor_close("test")[:, None])
+
+
+def test_untrained_model_is_the_naive_forecast(goog):
+    data = prepare_forecast_data(goog, horizon=3)
+    model = train.make_model(train.dry_run_config(train.MemoryConfig(horizon=3)), data)
+    naive = np.repeat(data.anchor_close("test")[:, None], 3, axis=1)
+    np.testing.assert_allclose(train.forecast(model, data), naive, rtol=1e-6)
+    set_strength(model, 0.0)
+    np.testing.assert_array_equal(train.forecast(model, data), naive)  # exactly, not just closely
+
+
+def test_test_prices_cannot_influence_training(goog):
+    """The split has no overlap, the scalers see training rows only, and fitting (early stopping,
+    best epoch, shrinkage) never reads the test split: changing test prices changes nothing."""
+    config = train.dry_run_config(train.MemoryConfig(horizon=2))
+    data = prepare_forecast_data(goog, horizon=2)
+    start, stop = data.borders["test"]
+    assert data.borders["train"][1] == data.borders["validation"][0] <= data.borders["validation"][1] == start
+    last_input = {name: w.anchors.max() for name, w in data.splits.items()}
+    first_input = {name: w.anchors.min() - data.lookback + 1 for name, w in data.splits.items()}
+    assert last_input["train"] + data.horizon < first_input["validation"]  # targets stay inside their split
+    assert last_input["validation"] + data.horizon < first_input["test"]
+
+    changed = goog.copy()
+    warmup = len(goog) - len(data.dates)
+    rows = changed.index[warmup + start:]  # every price of the test period
+    changed.loc[rows, ["Open", "High", "Low", "Close"]] *= np.linspace(1.0, 3.0, len(rows))[:, None]
+    changed.loc[rows, "Volume"] *= 7
+    other = prepare_forecast_data(changed, horizon=2)
+    for name in ("train", "validation"):
+        np.testing.assert_array_equal(data.splits[name].inputs, other.splits[name].inputs)
+        np.testing.assert_array_equal(data.splits[name].targets, other.splits[name].targets)
+    np.testing.assert_array_equal(data.feature_scaler.mean, other.feature_scaler.mean)
+    np.testing.assert_array_equal(data.target_scaler.std, other.target_scaler.std)
+    assert not np.array_equal(data.splits["test"].inputs, other.splits["test"].inputs)
+
+    first, second = train.fit(config, data, verbose=0), train.fit(config, other, verbose=0)
+    assert first.history == second.history and first.strength == second.strength
+    np.testing.assert_array_equal(train.forecast(first.model, data, "validation"),
+                                  train.forecast(second.model, other, "validation"))
+
+
+def test_features_are_causal(goog):
+    full = make_features(goog)
+    for cut in (100, 500, 1500):
+        truncated = make_features(goog.iloc[:cut])
+        pd.testing.assert_frame_equal(truncated, full.iloc[:cut])
+
+
+def test_naive_baseline_is_previous_close(dry_run):
+    """Independently of common: read the CSV, predict each test day's close by the day before's."""
+    _, metrics = dry_run
+    raw = pd.read_csv(DATA_DIR / "GOOG.csv", parse_dates=["Date"]).set_index("Date").sort_index()
+    close = raw["Close"]
+    first, last = metrics["split"]["test"]
+    test_days = close.loc[first:last].index[metrics["lookback"]:]  # the first `lookback` days are inputs only
+    actual = close.loc[test_days].to_numpy()
+    previous = close.shift(1).loc[test_days].to_numpy()
+    naive = metrics["baselines"]["naive"]
+    assert naive["rmse"] == pytest.approx(mean_squared_error(actual, previous) ** 0.5, rel=1e-12)
+    assert naive["mae"] == pytest.approx(mean_absolute_error(actual, previous), rel=1e-12)
+    assert naive["mase"] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_lag_saliency_is_a_distribution_over_lags(goog):
+    data = prepare_forecast_data(goog, lookback=20)
+    model = train.make_model(train.dry_run_config(train.MemoryConfig(lookback=20)), data)
+    inputs = data.splits["test"].inputs[:50]
+    untrained = interpret.lag_saliency(model, inputs)
+    np.testing.assert_allclose(untrained, np.full(20, 1 / 20))  # the naive model uses no lag
+    rng = np.random.default_rng(1)
+    model.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(w.dtype) for w in model.get_weights()])
+    saliency = interpret.lag_saliency(model, inputs)
+    assert saliency.shape == (20,) and np.all(saliency >= 0)
+    assert saliency.sum() == pytest.approx(1.0)
+    assert not np.allclose(saliency, 1 / 20)
+
+
+def test_bad_inputs_give_clear_errors(goog, tmp_path):
+    no_close = tmp_path / "no_close.csv"
+    goog.drop(columns=["Close", "Adj Close"], errors="ignore").to_csv(no_close)
+    with pytest.raises(ValueError, match="Close"):
+        train.main(["--csv", str(no_close), "--out", str(tmp_path / "a")])
+    short = tmp_path / "short.csv"
+    goog.iloc[:150].to_csv(short)
+    with pytest.raises(ValueError, match="lookback"):
+        train.main(["--csv", str(short), "--out", str(tmp_path / "b")])
+    with pytest.raises(ValueError, match="horizon"):
+        train.main(["--horizon", "0", "--out", str(tmp_path / "c")])
+    with pytest.raises(ValueError, match="units"):
+        train.fit(replace(train.MemoryConfig(), units=0), prepare_forecast_data(goog))
+    with pytest.raises(FileNotFoundError, match="train"):
+        evaluate.main(["--out", str(tmp_path / "never_trained")])
+
+
+def test_command_line_error_is_one_clean_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "MemoryLLM" / "train.py"), "--horizon", "0", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --horizon must be at least 1")
