@@ -33,7 +33,14 @@ from common.torch_utils import load_checkpoint, pick_device
 from TinyLLM.model import CELLS, CharRNN, count_parameters
 from TinyLLM.sample import generate
 from TinyLLM.training import (
-    append_text, evaluate_carried, evaluate_fixed_context, make_optimizer, plot_losses, resume_run, setup_torch, train,
+    append_text,
+    evaluate_carried,
+    evaluate_fixed_context,
+    make_optimizer,
+    plot_losses,
+    resume_run,
+    setup_torch,
+    train,
 )
 
 
@@ -68,13 +75,13 @@ class TrainConfig:
     seed: int = option(1337, "same seed, same data order and initial weights")
     device: str = option("auto", "auto, cpu, cuda or mps")
     resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
-    dry_run: bool = option(False, "tiny model, 30 kB of text, 6 steps: checks the pipeline in seconds")
+    dry_run: bool = option(False, "tiny model, 30 kB of text, 6 steps, 1 thread: checks the pipeline in seconds")
 
 
 def dry_run_config(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(
         config, hidden_size=32, embedding_dim=16, batch_size=4, seq_len=16, max_steps=6, max_minutes=0.0,
-        eval_every=3, eval_streams=2, sample_every=3, sample_length=20, warmup_steps=2,
+        eval_every=3, eval_streams=2, sample_every=3, sample_length=20, warmup_steps=2, threads=1,
     )
 
 

@@ -262,4 +262,7 @@ def setup_torch(threads: int, seed: int) -> None:
 
     if threads > 0:
         torch.set_num_threads(threads)
+    # Vanishing gradients of a tanh RNN become denormal floats, which x86 CPUs handle up to 100x
+    # slower; flushing them to zero changes no result that matters and keeps every step fast.
+    torch.set_flush_denormal(True)
     set_seed(seed)

@@ -1,0 +1,139 @@
+"""TinyLLM: the recurrence is right, the loop learns, runs are repeatable and the scripts run end to end."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from common.tokenizers import CharTokenizer
+from common.torch_utils import save_checkpoint
+from TinyLLM import sample as sample_script
+from TinyLLM import train as train_script
+from TinyLLM.model import CharRNN, TanhRNN
+from TinyLLM.training import Progress, evaluate_carried, setup_torch, train
+
+
+def test_tanh_rnn_matches_pytorch_rnn():
+    torch.manual_seed(0)
+    ours = TanhRNN(input_size=5, hidden_size=7, num_layers=2)
+    reference = torch.nn.RNN(5, 7, num_layers=2, batch_first=True)
+    with torch.no_grad():
+        for layer in range(2):
+            getattr(reference, f"weight_ih_l{layer}").copy_(ours.input_maps[layer].weight)
+            getattr(reference, f"bias_ih_l{layer}").copy_(ours.input_maps[layer].bias)
+            getattr(reference, f"weight_hh_l{layer}").copy_(ours.hidden_maps[layer].weight)
+            getattr(reference, f"bias_hh_l{layer}").zero_()
+    inputs, state = torch.randn(3, 11, 5), torch.randn(2, 3, 7)
+    ours_out, ours_state = ours(inputs, state)
+    ref_out, ref_state = reference(inputs, state)
+    torch.testing.assert_close(ours_out, ref_out)
+    torch.testing.assert_close(ours_state, ref_state)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_carried_state_equals_reading_in_one_go(cell):
+    model = CharRNN(vocab_size=11, embedding_dim=4, hidden_size=8, cell=cell)
+    ids = torch.randint(0, 11, (1, 40))
+    whole, _ = model(ids)
+    first, state = model(ids[:, :25])
+    second, _ = model(ids[:, 25:], state)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """Dry runs use one thread (tiny models run fastest so); give the rest of the suite its threads back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    setup_torch(threads=1, seed=0)
+
+
+def test_training_loop_overfits_a_tiny_text(tmp_path, one_thread):
+    text = "to be or not to be, that is the question. " * 8
+    tokenizer = CharTokenizer.fit(text)
+    ids = torch.tensor(tokenizer.encode(text))
+    model = CharRNN(tokenizer.vocab_size, embedding_dim=16, hidden_size=64, cell="lstm")
+    config = SimpleNamespace(
+        batch_size=4, seq_len=20, learning_rate=1e-2, warmup_steps=5, min_lr_ratio=0.1, max_steps=150,
+        max_minutes=0, grad_clip=1.0, eval_every=150, sample_every=0, eval_streams=1,
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    train(model, optimizer, ids, ids, config, tmp_path, {}, sample=lambda: "")
+    assert evaluate_carried(model, ids) < 0.1  # nats/char: it has memorised the text
+
+
+def test_ctrl_c_stops_training_and_keeps_a_checkpoint(tmp_path):
+    model = CharRNN(5, 4, 8)
+    config = SimpleNamespace(
+        batch_size=2, seq_len=4, learning_rate=1e-3, warmup_steps=1, min_lr_ratio=0.1, max_steps=100,
+        max_minutes=0, grad_clip=1.0, eval_every=100, sample_every=3, eval_streams=1,
+    )
+
+    def interrupt() -> str:
+        raise KeyboardInterrupt
+
+    ids = torch.randint(0, 5, (200,))
+    progress = train(model, torch.optim.Adam(model.parameters()), ids, ids, config, tmp_path, {}, interrupt)
+    assert progress.interrupted and progress.step == 3
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_save_load_gives_identical_logits(tmp_path):
+    config = train_script.TrainConfig(cell="gru", hidden_size=12, embedding_dim=6, num_layers=2)
+    tokenizer = CharTokenizer.fit("abcdef gh")
+    tokenizer.save(tmp_path / "tokenizer.json")
+    model = CharRNN(tokenizer.vocab_size, 6, 12, 2, "gru")
+    save_checkpoint(tmp_path / "checkpoint.pt", model, config)
+    loaded, _ = sample_script.load_run(tmp_path, torch.device("cpu"))
+    ids = torch.randint(0, tokenizer.vocab_size, (2, 9))
+    torch.testing.assert_close(loaded(ids)[0], model(ids)[0], rtol=0, atol=0)
+
+
+def test_dry_run_is_repeatable_and_writes_every_file(tmp_path):
+    first = train_script.main(["--dry-run", "--out", str(tmp_path / "a")])
+    second = train_script.main(["--dry-run", "--out", str(tmp_path / "b")])
+    assert first["val_loss"] == second["val_loss"]
+    for name in ("metrics.json", "config.json", "history.json", "loss.png", "samples.txt", "checkpoint.pt", "tokenizer.json"):
+        assert (tmp_path / "a" / name).exists(), name
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert {"stage", "cell", "params", "val_loss", "val_bpc", "val_loss_ctx64", "train_seconds",
+            "tokens_per_second", "baselines"} <= set(metrics)
+    assert set(metrics["baselines"]) == {"unigram", "bigram", "ngram"}
+    assert metrics["baselines"]["ngram"]["order"] >= 2
+
+    text = sample_script.main(["--out", str(tmp_path / "a"), "--prompt", "ROMEO ☃:", "--length", "30", "--seed", "3"])
+    assert text.startswith("ROMEO ☃:") and len(text) == len("ROMEO ☃:") + 30
+    assert text == sample_script.main(["--out", str(tmp_path / "a"), "--prompt", "ROMEO ☃:", "--length", "30", "--seed", "3"])
+
+
+def test_resume_continues_the_same_run(tmp_path):
+    data = tmp_path / "text.txt"
+    data.write_text("Some text to learn from, said the king, and the queen agreed. " * 60, encoding="utf-8")
+    tiny = ["--data", str(data), "--out", str(tmp_path / "run"), "--hidden-size", "16", "--embedding-dim", "8",
+            "--batch-size", "4", "--seq-len", "16", "--max-minutes", "0", "--eval-every", "3", "--sample-every", "0"]
+    train_script.main([*tiny, "--max-steps", "3"])
+    resumed = train_script.main([*tiny, "--max-steps", "6", "--resume"])
+    assert resumed["steps"] == 6
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["step"] for row in history] == [3, 6]
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n", b"\x00\x01\x02binary\xff"])
+def test_empty_or_binary_data_gives_a_clear_error(tmp_path, content):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="empty|binary|UTF-8"):
+        train_script.main(["--dry-run", "--data", str(path), "--out", str(tmp_path / "out")])
+
+
+def test_progress_survives_a_json_round_trip():
+    from dataclasses import asdict
+
+    progress = Progress(step=3, seconds=1.5, history=[{"step": 3, "val_loss": 2.0}])
+    assert Progress(**json.loads(json.dumps(asdict(progress)))) == progress
