@@ -1,0 +1,253 @@
+"""A small Transformer encoder-decoder that forecasts the next `horizon` closes, written from its
+parts so each one can be read on its own:
+
+    day features ──► embedding + position ──► encoder layers (self-attention over the lookback)
+                                                      │ memory
+    last `label_len` known days + `horizon` blanks ──► decoder layers (masked self-attention,
+                                                      cross-attention to the memory) ──► head
+
+The decoder input follows Informer (Zhou et al., 2021): it starts with the last few *known* days
+(a "start token" that tells the decoder where the series is) followed by one zero placeholder per
+day to forecast, and every forecast step comes out of one forward pass (direct multi-horizon, no
+feeding predictions back in).
+
+Every attention block returns its weights, so a run can show which past days the model looked at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def sinusoidal_positions(positions: torch.Tensor, d_model: int) -> torch.Tensor:
+    """(tokens,) integer positions -> (tokens, d_model) sin/cos codes (Vaswani et al., 2017).
+
+    Even channels are sin(pos / 10000^(2i/d)), odd ones cos of the same: each channel pair is a
+    clock of a different period, so nearby days get similar codes and the model can read
+    relative distance as a rotation. Computed on the fly: any lookback works, nothing to store.
+    """
+    frequencies = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32, device=positions.device) * (-math.log(10000.0) / d_model)
+    )  # (d_model / 2,)
+    angles = positions.float()[:, None] * frequencies[None, :]  # (tokens, d_model / 2)
+    codes = torch.zeros(len(positions), d_model, device=positions.device)
+    codes[:, 0::2] = torch.sin(angles)
+    codes[:, 1::2] = torch.cos(angles[:, : d_model // 2])  # odd d_model: one cos channel fewer
+    return codes
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention in `heads` parallel subspaces, returning its weights.
+
+    Each query asks "which keys are like me?": scores = Q·Kᵀ / sqrt(head_dim), a softmax over the
+    keys turns them into weights that sum to 1, and the output is the weighted mean of the values.
+    Splitting d_model into heads lets different heads look at different days for different reasons.
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % heads != 0:
+            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads}): each head gets d_model / heads channels")
+        self.heads = heads
+        self.head_dim = d_model // heads
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model)
+        self.value = nn.Linear(d_model, d_model)
+        self.output = nn.Linear(d_model, d_model)  # mixes the heads back into one vector per token
+        self.dropout = nn.Dropout(dropout)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, _ = x.shape
+        return x.view(batch, tokens, self.heads, self.head_dim).transpose(1, 2)  # (batch, heads, tokens, head_dim)
+
+    def forward(
+        self, queries: torch.Tensor, keys_values: torch.Tensor, causal: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries (batch, Tq, d_model), keys_values (batch, Tk, d_model) ->
+        output (batch, Tq, d_model) and weights (batch, heads, Tq, Tk), each row summing to 1.
+
+        `causal` hides key j from query i when j > i (the decoder must not see later slots).
+        """
+        q = self._split_heads(self.query(queries))  # (batch, heads, Tq, head_dim)
+        k = self._split_heads(self.key(keys_values))  # (batch, heads, Tk, head_dim)
+        v = self._split_heads(self.value(keys_values))  # (batch, heads, Tk, head_dim)
+        # Dividing by sqrt(head_dim) keeps the scores' spread independent of the head size, so the
+        # softmax does not saturate into one-hot weights with vanishing gradients.
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (batch, heads, Tq, Tk)
+        if causal:
+            later = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(diagonal=1)
+            scores = scores.masked_fill(later, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (batch, heads, Tq, Tk)
+        mixed = self.dropout(weights) @ v  # (batch, heads, Tq, head_dim)
+        batch, _, tokens, _ = mixed.shape
+        mixed = mixed.transpose(1, 2).reshape(batch, tokens, self.heads * self.head_dim)  # (batch, Tq, d_model)
+        return self.output(mixed), weights
+
+
+class FeedForward(nn.Module):
+    """The same two-layer MLP applied to every day on its own: attention mixes days, this mixes channels."""
+
+    def __init__(self, d_model: int, ff_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_model, ff_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (batch, tokens, d_model)
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention over the lookback window, then the feed-forward block.
+
+    Each block is wrapped as x + block(norm(x)) ("pre-norm"): the residual path carries the input
+    through untouched, which keeps small models stable without a learning-rate warm-up.
+    """
+
+    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(d_model)
+        self.attention = MultiHeadAttention(d_model, heads, dropout)
+        self.ff_norm = nn.LayerNorm(d_model)
+        self.ff = FeedForward(d_model, ff_dim, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        normed = self.attention_norm(x)
+        attended, weights = self.attention(normed, normed)
+        x = x + self.dropout(attended)  # (batch, lookback, d_model)
+        x = x + self.dropout(self.ff(self.ff_norm(x)))
+        return x, weights  # weights: (batch, heads, lookback, lookback)
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention among the decoder's slots, cross-attention to the encoder's memory, feed-forward."""
+
+    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.self_norm = nn.LayerNorm(d_model)
+        self.self_attention = MultiHeadAttention(d_model, heads, dropout)
+        self.cross_norm = nn.LayerNorm(d_model)
+        self.cross_attention = MultiHeadAttention(d_model, heads, dropout)
+        self.ff_norm = nn.LayerNorm(d_model)
+        self.ff = FeedForward(d_model, ff_dim, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        normed = self.self_norm(x)
+        attended, self_weights = self.self_attention(normed, normed, causal=True)
+        x = x + self.dropout(attended)  # (batch, decoder_tokens, d_model)
+        # Queries from the decoder, keys and values from the encoder: "which input days matter here?"
+        attended, cross_weights = self.cross_attention(self.cross_norm(x), memory)
+        x = x + self.dropout(attended)
+        x = x + self.dropout(self.ff(self.ff_norm(x)))
+        return x, self_weights, cross_weights  # (batch, heads, Td, Td), (batch, heads, Td, lookback)
+
+
+@dataclass
+class Attention:
+    """Every attention map of one forward pass, one tensor per layer."""
+
+    encoder: list[torch.Tensor]  # (batch, heads, lookback, lookback) per encoder layer
+    decoder_self: list[torch.Tensor]  # (batch, heads, label_len + horizon, label_len + horizon)
+    decoder_cross: list[torch.Tensor]  # (batch, heads, label_len + horizon, lookback)
+
+
+class TransformerForecaster(nn.Module):
+    """(batch, lookback, features) scaled inputs -> (batch, horizon) scaled log returns.
+
+    Two choices keep it honest on prices that are close to a random walk:
+    - the network predicts a *departure* from the naive forecast: forecast = naive_output + head(x),
+      where `naive_output` (horizon,) is the scaled value of a zero log return for each step and the
+      head starts at zero, so the untrained model IS the naive forecast and training must earn every
+      move away from it;
+    - that departure is scaled by a `strength` in [0, 1] that training chooses on the validation
+      split (a buffer, not learned by gradient descent, saved in the state_dict): 0 when the
+      network adds nothing there, which leaves exactly the naive forecast.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int = 1,
+        d_model: int = 32,
+        heads: int = 4,
+        encoder_layers: int = 2,
+        decoder_layers: int = 1,
+        ff_dim: int = 64,
+        dropout: float = 0.1,
+        label_len: int = 10,
+        naive_output: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if horizon < 1 or label_len < 0:
+            raise ValueError(f"horizon must be >= 1 and label_len >= 0, got horizon={horizon}, label_len={label_len}")
+        self.horizon = horizon
+        self.label_len = label_len
+        self.d_model = d_model
+        self.embedding = nn.Linear(n_features, d_model)  # one day's feature vector -> one token
+        self.encoder = nn.ModuleList(EncoderLayer(d_model, heads, ff_dim, dropout) for _ in range(encoder_layers))
+        self.encoder_norm = nn.LayerNorm(d_model)
+        self.decoder = nn.ModuleList(DecoderLayer(d_model, heads, ff_dim, dropout) for _ in range(decoder_layers))
+        self.decoder_norm = nn.LayerNorm(d_model)
+        self.input_dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(d_model, 1)  # one number per forecast slot: its departure from naive
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        naive = torch.zeros(horizon) if naive_output is None else torch.as_tensor(naive_output, dtype=torch.float32)
+        if naive.shape != (horizon,):
+            raise ValueError(f"naive_output needs one value per horizon step ({horizon}), got shape {tuple(naive.shape)}")
+        self.register_buffer("naive_output", naive)  # (horizon,)
+        self.register_buffer("strength", torch.tensor(1.0))
+
+    def _embed(self, days: torch.Tensor, first_position: int) -> torch.Tensor:
+        """(batch, tokens, features) -> (batch, tokens, d_model), positions counted from the window's first day."""
+        positions = torch.arange(first_position, first_position + days.shape[1], device=days.device)
+        # Scaling by sqrt(d_model) keeps the embedding as loud as the unit-size position code.
+        return self.input_dropout(self.embedding(days) * math.sqrt(self.d_model) + sinusoidal_positions(positions, self.d_model))
+
+    def decoder_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch, lookback, features) -> (batch, label_len + horizon, features): the last known
+        days, then one zero placeholder per forecast day (zero = an average day once scaled)."""
+        known = inputs[:, inputs.shape[1] - min(self.label_len, inputs.shape[1]):]  # (batch, label_len, features)
+        blanks = inputs.new_zeros(inputs.shape[0], self.horizon, inputs.shape[2])  # (batch, horizon, features)
+        return torch.cat([known, blanks], dim=1)
+
+    def forward_with_attention(
+        self, inputs: torch.Tensor, decoder_inputs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Attention]:
+        """Forecast and every attention map. `decoder_inputs` overrides the Informer-style default
+        (the causality test changes a placeholder through it)."""
+        lookback = inputs.shape[1]
+        memory = self._embed(inputs, first_position=0)  # (batch, lookback, d_model)
+        encoder_weights = []
+        for layer in self.encoder:
+            memory, weights = layer(memory)
+            encoder_weights.append(weights)
+        memory = self.encoder_norm(memory)
+
+        if decoder_inputs is None:
+            decoder_inputs = self.decoder_inputs(inputs)
+        known_days = decoder_inputs.shape[1] - self.horizon
+        # Decoder positions continue the encoder's: the known days keep their own day numbers and
+        # the placeholders are lookback, lookback + 1, ... so "tomorrow" is one step after "today".
+        x = self._embed(decoder_inputs, first_position=lookback - known_days)  # (batch, known + horizon, d_model)
+        self_weights, cross_weights = [], []
+        for layer in self.decoder:
+            x, weights_self, weights_cross = layer(x, memory)
+            self_weights.append(weights_self)
+            cross_weights.append(weights_cross)
+        x = self.decoder_norm(x)
+        departure = self.head(x[:, -self.horizon:]).squeeze(-1)  # (batch, horizon)
+        forecast = self.naive_output + self.strength * departure
+        return forecast, Attention(encoder_weights, self_weights, cross_weights)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch, lookback, features) -> (batch, horizon) scaled log returns."""
+        return self.forward_with_attention(inputs)[0]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
