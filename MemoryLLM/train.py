@@ -44,6 +44,10 @@ from common.seed import set_seed  # noqa: E402
 from common.timeseries import ForecastData  # noqa: E402
 from MemoryLLM.model import build_model, get_strength, set_strength  # noqa: E402
 
+# Each new model traces its own predict function; walk-forward folds build several in a row, which
+# trips TensorFlow's "excessive retracing" warning although nothing is wrong.
+tf.get_logger().setLevel("ERROR")
+
 WEIGHTS_FILE = "model.weights.h5"  # the final model (best epoch + chosen shrinkage): what evaluate.py loads
 CHECKPOINT_FILE = "checkpoint.weights.h5"  # the best epoch on validation, as training left it
 SCALERS_FILE = "scalers.json"
@@ -55,17 +59,19 @@ class MemoryConfig(ForecastDataConfig):
     units: int = option(32, "LSTM hidden size: plenty for 11 features; bigger only memorises noise")
     layers: int = option(1, "stacked LSTM layers; a second one did not help on validation")
     dropout: float = option(0.2, "dropout on each LSTM's inputs and on its summary: daily returns are mostly noise")
-    epochs: int = option(30, "upper bound; early stopping on validation usually ends sooner")
+    epochs: int = option(40, "upper bound; early stopping on validation usually ends sooner")
     batch_size: int = option(64, "windows per step: ~22 steps per epoch on GOOG, stable gradients")
     learning_rate: float = option(1e-3, "AdamW's usual default; ReduceLROnPlateau halves it when validation stalls")
     weight_decay: float = option(1e-4, "AdamW weight decay: a gentle pull toward small weights")
-    patience: int = option(5, "epochs without a validation improvement before early stopping")
+    patience: int = option(10, "epochs without a validation improvement before early stopping: the zero-initialised\n"
+                           "    output needs a few epochs before the LSTM below it receives any gradient")
+    lr_patience: int = option(4, "epochs without a validation improvement before the learning rate is halved")
     shrink: bool = option(True, "scale the forecast return toward 0 (naive) by a strength chosen on validation")
     out: str = option(str(output_dir("MemoryLLM")), "folder for metrics, predictions, plots, weights and logs")
 
     def validate(self) -> None:
         """Raise a ValueError naming the option that cannot work."""
-        for name in ("units", "layers", "epochs", "batch_size", "patience"):
+        for name in ("units", "layers", "epochs", "batch_size", "patience", "lr_patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -198,7 +204,7 @@ def fit(config: MemoryConfig, data: ForecastData, out: Path | None = None, verbo
             history,
             AtomicModelCheckpoint(checkpoint, monitor="val_loss", initial_value_threshold=initial_val_loss),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, baseline=initial_val_loss),
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=verbose),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.lr_patience, min_lr=1e-5, verbose=verbose),
         ]
         if out is not None:
             shutil.rmtree(out / "tensorboard", ignore_errors=True)  # one run per folder: no stale curves
