@@ -11,19 +11,25 @@ go to a subfolder `--out`/evaluate/<series>/, so the training run's own results 
 
 from __future__ import annotations
 
+import os
+
+# Let idle OpenMP threads sleep instead of spin. On a shared 2-core machine a spinning thread takes the
+# core its partner needs: a 2-thread epoch measured 15x slower than a 1-thread one under load without
+# it. OpenMP reads this when PyTorch loads, hence before any import that may load torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# isort: off
-import CodeLLM  # noqa: F401  (sets the OpenMP wait policy before torch loads: see CodeLLM/__init__.py)
-# isort: on
+import torch
+
 from CodeLLM.attention import plot_attention
-from CodeLLM.model import count_parameters
+from CodeLLM.model import TransformerForecaster, count_parameters
 from CodeLLM.train import CodeConfig, setup_threads, timed_forecast
-from CodeLLM.training import CHECKPOINT, build_model
+from CodeLLM.training import CHECKPOINT, build_model, get_strength
 from common.baselines import baseline_forecasts
 from common.config import config_from_dict, option, parse_config
 from common.data import SOURCES
@@ -31,7 +37,7 @@ from common.forecast_report import comparison_table, write_forecast_run
 from common.forecast_setup import load_forecast_data
 from common.paths import output_dir
 from common.runs import prepare_run_dir, write_json
-from common.timeseries import Standardizer
+from common.timeseries import ForecastData, Standardizer
 from common.torch_utils import load_checkpoint, pick_device
 
 
@@ -67,16 +73,16 @@ def folder_name(config: CodeConfig) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "series"
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    config = parse_config(EvaluateConfig, argv, description=__doc__)
-    setup_threads(config.threads)
-    run = Path(config.out)
+def load_run(
+    out: str | Path, config: EvaluateConfig | None = None
+) -> tuple[TransformerForecaster, ForecastData, dict[str, Any], CodeConfig, dict[str, Any]]:
+    """(model, data, data_info, data config, checkpoint) of the run in `out`, its windows rebuilt
+    with the run's own scalers and feature list (on another series if `config` asks for one)."""
+    config = config or EvaluateConfig(out=str(out))
     device = pick_device(config.device)
-    checkpoint = load_checkpoint(run / CHECKPOINT, map_location=device)
+    checkpoint = load_checkpoint(Path(out) / CHECKPOINT, map_location=device)
     trained = config_from_dict(CodeConfig, checkpoint["config"])
     data_config = series_config(trained, config)
-    target = prepare_run_dir(run / "evaluate" / (config.name or folder_name(data_config)))
-
     scalers = checkpoint["scalers"]
     data, info = load_forecast_data(
         data_config, scalers=(Standardizer.from_dict(scalers["feature"]), Standardizer.from_dict(scalers["target"])),
@@ -84,14 +90,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     model = build_model(trained, data.n_features, data.horizon).to(device)
     model.load_state_dict(checkpoint["model"])
+    return model.eval(), data, info, data_config, checkpoint
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    config = parse_config(EvaluateConfig, argv, description=__doc__)
+    setup_threads(config.threads)
+    run = Path(config.out)
+    model, data, info, data_config, checkpoint = load_run(run, config)
+    target = prepare_run_dir(run / "evaluate" / (config.name or folder_name(data_config)))
     predicted, inference_ms = timed_forecast(model, data)
     write_json(target / "config.json", {"evaluate": config, "model_config": data_config})
     metrics = write_forecast_run(
         target, data, predicted, baseline_forecasts(data, "test", data_config.ma_window),
         header={"stage": "CodeLLM", "model": "transformer"}, data_info=info,
         extra={
-            "framework": f"pytorch {__import__('torch').__version__}", "device": str(device),
+            "framework": f"pytorch {torch.__version__}", "device": str(next(model.parameters()).device),
             "evaluated_checkpoint": str(run / CHECKPOINT), "checkpoint_epoch": checkpoint.get("epoch"),
+            "shrink_strength": get_strength(model),
             "inference_ms_per_window": round(inference_ms, 4), "params": count_parameters(model),
         },
         model_label="Transformer",
@@ -103,4 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
