@@ -50,8 +50,9 @@ class TanhRNN(nn.Module):
             projected = input_map(layer_input)  # (batch, time, hidden)
             h = state[layer]  # (batch, hidden)
             outputs = []
-            for t in range(projected.shape[1]):
-                h = torch.tanh(projected[:, t] + hidden_map(h))  # h_t = tanh(x_t W_x + b + h_{t-1} W_h)
+            # unbind, not projected[:, t]: indexing would make backward fill a full-size gradient per step.
+            for projected_t in projected.unbind(dim=1):  # (batch, hidden) each
+                h = torch.tanh(projected_t + hidden_map(h))  # h_t = tanh(x_t W_x + b + h_{t-1} W_h)
                 outputs.append(h)
             layer_input = torch.stack(outputs, dim=1)  # (batch, time, hidden)
             final_states.append(h)
