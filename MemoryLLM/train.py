@@ -63,10 +63,12 @@ class MemoryConfig(ForecastDataConfig):
     batch_size: int = option(64, "windows per step: ~22 steps per epoch on GOOG, stable gradients")
     learning_rate: float = option(1e-3, "AdamW's usual default; ReduceLROnPlateau halves it when validation stalls")
     weight_decay: float = option(1e-4, "AdamW weight decay: a gentle pull toward small weights")
-    patience: int = option(10, "epochs without a validation improvement before early stopping: the zero-initialised\n"
-                           "    output needs a few epochs before the LSTM below it receives any gradient")
+    patience: int = option(10, "epochs without a validation improvement before early stopping: the zero-initialised "
+                           "output needs a few epochs before the LSTM below it receives any gradient")
     lr_patience: int = option(4, "epochs without a validation improvement before the learning rate is halved")
     shrink: bool = option(True, "scale the forecast return toward 0 (naive) by a strength chosen on validation")
+    min_gain_t: float = option(1.645, "keep the LSTM only if its validation gain over naive has a t-statistic above "
+                               "this (one-sided 5 %%): a lucky epoch on an unforecastable series is not trusted")
     out: str = option(str(output_dir("MemoryLLM")), "folder for metrics, predictions, plots, weights and logs")
 
     def validate(self) -> None:
@@ -94,6 +96,7 @@ class FitResult:
     train_seconds: float
     initial_val_loss: float  # validation loss of the untrained model, i.e. of the naive forecast
     strength: float  # shrinkage toward naive chosen on validation (1 = LSTM as trained)
+    gain_t: float | None  # t-statistic of the validation gain over naive (None without --shrink)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -156,26 +159,41 @@ def forecast(model: keras.Model, data: ForecastData, split: str = "test") -> np.
     return data.to_prices(split, scaled)
 
 
-def choose_strength(model: keras.Model, data: ForecastData, best_epoch: int) -> float:
-    """The shrinkage in STRENGTHS with the lowest validation RMSE in prices. A strength must beat
-    the next smaller one by a relative 1e-6 to be preferred, so a model that adds nothing on
-    validation becomes the naive forecast (strength 0), as does one that never left it (epoch 0)."""
+def gain_t_statistic(actual: np.ndarray, naive: np.ndarray, predicted: np.ndarray) -> float:
+    """t-statistic of the mean per-window gain in squared error over the naive forecast (a
+    Diebold-Mariano test, without its correction for autocorrelated gains). Above 1.645, chance
+    alone would produce so large a gain less than 5 % of the time."""
+    gain = ((actual - naive) ** 2 - (actual - predicted) ** 2).mean(axis=1)  # (windows,)
+    spread = gain.std(ddof=1)
+    return 0.0 if not spread > 0 else float(gain.mean() / (spread / np.sqrt(len(gain))))
+
+
+def choose_strength(model: keras.Model, data: ForecastData, best_epoch: int, min_gain_t: float) -> tuple[float, float]:
+    """(strength, t): the shrinkage in STRENGTHS with the lowest validation RMSE in prices, and the
+    t-statistic of its gain over naive. Falls back to the naive forecast (strength 0) when the model
+    never left it (best epoch 0), when no strength beats naive by a relative 1e-6, or when the gain
+    is not significant (t below `min_gain_t`): on a random walk some epoch beats naive on validation
+    by luck, and trusting that luck costs accuracy on the test split."""
     if best_epoch == 0:
         set_strength(model, 0.0)
-        return 0.0
+        return 0.0, 0.0
     set_strength(model, 1.0)
     raw_returns = data.target_scaler.inverse(  # (windows, horizon) log returns as trained
         model.predict(data.splits["validation"].inputs, batch_size=512, verbose=0)
     )
     actual = data.actual_prices("validation")
     anchor = data.anchor_close("validation")[:, None]
-    best, best_error = 0.0, rmse(actual, np.repeat(anchor, data.horizon, axis=1))
+    naive = np.repeat(anchor, data.horizon, axis=1)
+    best, best_error = 0.0, rmse(actual, naive)
     for strength in STRENGTHS[1:]:
         error = rmse(actual, anchor * np.exp(strength * raw_returns))
         if error < best_error * (1 - 1e-6):
             best, best_error = float(strength), error
+    t = gain_t_statistic(actual, naive, anchor * np.exp(best * raw_returns)) if best > 0 else 0.0
+    if t < min_gain_t:
+        best = 0.0
     set_strength(model, best)
-    return best
+    return best, t
 
 
 def fit(config: MemoryConfig, data: ForecastData, out: Path | None = None, verbose: int = 1) -> FitResult:
@@ -230,7 +248,7 @@ def fit(config: MemoryConfig, data: ForecastData, out: Path | None = None, verbo
     val_losses = history.history.get("val_loss", [])
     improved = [loss < initial_val_loss for loss in val_losses]
     best_epoch = int(np.argmin(val_losses)) + 1 if any(improved) else 0
-    strength = choose_strength(model, data, best_epoch) if config.shrink else 1.0
+    strength, gain_t = choose_strength(model, data, best_epoch, config.min_gain_t) if config.shrink else (1.0, None)
     if out is not None:
         save_weights_atomically(model, out / WEIGHTS_FILE)
     return FitResult(
@@ -241,6 +259,7 @@ def fit(config: MemoryConfig, data: ForecastData, out: Path | None = None, verbo
         train_seconds=train_seconds,
         initial_val_loss=initial_val_loss,
         strength=strength,
+        gain_t=gain_t,
     )
 
 
@@ -263,6 +282,13 @@ def save_scalers(out: Path, data: ForecastData) -> None:
         "feature_scaler": data.feature_scaler.to_dict(),
         "target_scaler": data.target_scaler.to_dict(),
     })
+
+
+def plotted_history(result: FitResult) -> dict[str, list[float]]:
+    """The history for loss.png, plus the untrained (naive) model's validation loss as a flat line:
+    the level an epoch must get under to be kept."""
+    epochs = max(result.epochs_run, 1)
+    return {**result.history, "val_loss of the naive start": [result.initial_val_loss] * epochs}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -292,6 +318,7 @@ def main(argv: list[str] | None = None) -> dict:
         "validation": {
             "rmse": rmse(validation_actual, forecast(result.model, data, "validation")),
             "naive_rmse": rmse(validation_actual, validation_naive),
+            "gain_t": result.gain_t,
             "initial_loss": result.initial_val_loss,
             "best_loss": min(result.history.get("val_loss", [result.initial_val_loss]) + [result.initial_val_loss]),
         },
@@ -299,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     metrics = write_forecast_run(
         out, data, predicted, baselines, header={"stage": "MemoryLLM", "model": "lstm"},
-        data_info=data_info, history=result.history, extra=extra, model_label="LSTM",
+        data_info=data_info, history=plotted_history(result), extra=extra, model_label="LSTM",
     )
     print(
         f"\nbest epoch {result.best_epoch} of {result.epochs_run} (0 = no epoch beat the naive start on validation); "

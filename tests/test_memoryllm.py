@@ -213,3 +213,12 @@ def test_command_line_error_is_one_clean_line(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: --horizon must be at least 1")
+
+
+def test_gain_t_statistic_measures_evidence_against_naive():
+    rng = np.random.default_rng(0)
+    naive = np.full((500, 1), 100.0)
+    actual = naive + rng.standard_normal((500, 1))
+    assert train.gain_t_statistic(actual, naive, naive) == 0.0
+    assert train.gain_t_statistic(actual, naive, naive + 0.8 * (actual - naive)) > 10  # a real gain
+    assert train.gain_t_statistic(actual, naive, naive + 0.3 * rng.standard_normal((500, 1))) < 0  # noise hurts
