@@ -139,20 +139,51 @@ def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def lag_profiles(config: CompareConfig) -> dict[str, np.ndarray]:
-    """Per lag day over the test windows: Transformer attention (two summaries) and LSTM saliency."""
-    from CodeLLM.attention import attention_per_lag
+def load_models(config: CompareConfig) -> dict[str, tuple[Any, Any]]:
+    """{"LSTM": (keras model, data), "Transformer": (torch model, data)} reloaded from the run folders."""
     from CodeLLM.evaluate import load_run as load_transformer
     from MemoryLLM.evaluate import load_run as load_lstm
-    from MemoryLLM.interpret import lag_saliency
 
     transformer, code_data, *_ = load_transformer(config.code_out)
     lstm, memory_data, *_ = load_lstm(config.memory_out)
+    return {"LSTM": (lstm, memory_data), "Transformer": (transformer, code_data)}
+
+
+def lag_profiles(models: dict[str, tuple[Any, Any]]) -> dict[str, np.ndarray]:
+    """Per lag day over the test windows: Transformer attention (two summaries) and LSTM saliency."""
+    from CodeLLM.attention import attention_per_lag
+    from MemoryLLM.interpret import lag_saliency
+
+    transformer, code_data = models["Transformer"]
+    lstm, memory_data = models["LSTM"]
     return {
         "attention_cross": attention_per_lag(transformer, code_data.splits["test"].inputs, "cross"),
         "attention_rollout": attention_per_lag(transformer, code_data.splits["test"].inputs, "rollout"),
         "lstm_saliency": lag_saliency(lstm, memory_data.splits["test"].inputs),
     }
+
+
+def inference_ms(models: dict[str, tuple[Any, Any]], repeats: int = 3) -> dict[str, float]:
+    """Milliseconds per test window of each network's forward pass, measured the same way for both
+    (batches of 512, after a warm-up, best of `repeats`). Each run's own figure may time a shortcut:
+    a model shrunk fully to naive skips its network when forecasting."""
+    from CodeLLM.training import predict_scaled
+
+    predictors = {
+        "LSTM": lambda inputs: models["LSTM"][0].predict(inputs, batch_size=512, verbose=0),
+        "Transformer": lambda inputs: predict_scaled(models["Transformer"][0], inputs, batch_size=512),
+    }
+    result = {}
+    for name, predict in predictors.items():
+        inputs = models[name][1].splits["test"].inputs
+        predict(inputs)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            predict(inputs)
+            times.append(time.perf_counter() - started)
+        result[name] = 1000.0 * min(times) / len(inputs)
+    return result
 
 
 def fold_configs(config: CompareConfig) -> tuple[CodeConfig, Any]:
@@ -176,7 +207,8 @@ def write_markdown(result: dict[str, Any], out: Path) -> None:
         f"Series {result['data']['source']} ({result['data']['first_date']} .. {result['data']['last_date']}), "
         f"lookback {settings['lookback']}, horizon {settings['horizon']}; test split {result['split']['test'][0]} .. "
         f"{result['split']['test'][1]}, identical windows and targets for every row. Metrics in price space, pooled "
-        "over horizon steps; 'RMSE / naive' below 1 beats tomorrow = today.",
+        "over horizon steps; 'RMSE / naive' below 1 beats tomorrow = today. Inference: each network's forward "
+        "pass over the test windows, timed here the same way for both (batches of 512, best of 3).",
         "## Test split\n\n" + report.markdown_table(result["table"]),
         "Plots: [predictions.png](predictions.png), [interpretability.png](interpretability.png), "
         "[speed_vs_lookback.png](speed_vs_lookback.png).",
@@ -204,9 +236,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if config.folds < 0 or config.fold_epochs < 1:
         raise ValueError(f"--folds must be >= 0 and --fold-epochs >= 1, got {config.folds} and {config.fold_epochs}")
     setup_threads(config.threads)
+    # isort: off
+    import MemoryLLM.train  # noqa: F401  (first: it sets TensorFlow's logging and oneDNN options, then loads it)
     import tensorflow as tf
-
-    import MemoryLLM.train  # noqa: F401  (sets TensorFlow's logging options, then loads it)
+    # isort: on
 
     tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)  # small graphs: one op at a time is enough
@@ -222,7 +255,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     title = f"{code['data']['source']}: test period, 1 day ahead"
     report.plot_predictions(lstm_predictions, transformer_predictions, out / "predictions.png", title)
-    lags = lag_profiles(config)
+    models = load_models(config)
+    for name, milliseconds in inference_ms(models).items():
+        result["table"][name]["inference_ms_per_window"] = milliseconds
+    lags = lag_profiles(models)
     report.plot_interpretability(lags, code["lookback"], out / "interpretability.png")
     result["interpretability"] = {"lags": list(range(-code["lookback"] + 1, 1)), **lags}
 

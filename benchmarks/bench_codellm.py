@@ -1,0 +1,113 @@
+"""CodeLLM benchmark: accuracy (test RMSE / naive RMSE) and wall time of the default Transformer
+recipe, on GOOG and on synthetic price series it has never seen, plus the wall time of the whole
+comparison and of the demo sequence.
+
+    python benchmarks/bench_codellm.py                        # GOOG seed 42 + synthetic series + compare
+    python benchmarks/bench_codellm.py --seeds 42 1 7 --skip-synthetic
+    python benchmarks/bench_codellm.py --demo                 # also time show_data + both stages + compare
+
+Every run is a fresh process (imports included in the wall time), as a user runs it. Targets
+(issue 5): ratio ≤ 1.02 on any series (goal ≤ 1.00); `python CodeLLM/train.py` ≤ 90 s; the demo
+(show_data, MemoryLLM, CodeLLM, compare) ≤ 5 minutes on 2 cores. The synthetic series come from
+bench_memoryllm.py (random walk, regimes, GARCH, boom/bust, weak and strong autocorrelation, no
+volume), so both stages are judged on the same unseen series. Results: outputs/bench/CodeLLM/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_memoryllm import synthetic_prices  # the sibling benchmark's series generator
+
+from common.paths import REPO_ROOT, output_dir
+from common.runs import write_json
+
+SYNTHETIC = ("random_walk", "regimes", "garch", "boom_bust", "mean_reverting", "momentum", "strong_reversal", "no_volume")
+
+
+def run(args: list[str]) -> float:
+    """Run a command in a fresh process from the repository root; return its wall time in seconds."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def run_training(out: Path, extra: list[str]) -> dict:
+    wall = run(["CodeLLM/train.py", "--out", str(out), *extra])
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "wall_seconds": wall,
+        "rmse_vs_naive": metrics["rmse_vs_naive"],
+        "validation_vs_naive": metrics["validation"]["rmse"] / metrics["validation"]["naive_rmse"],
+        "linear_vs_naive": metrics["baselines"]["linear"]["rmse"] / metrics["baselines"]["naive"]["rmse"],
+        "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+        "shrink_strength": metrics["shrink_strength"], "train_seconds": metrics["train_seconds"],
+        "test": metrics["test"], "naive": metrics["baselines"]["naive"],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="seeds for the GOOG runs")
+    parser.add_argument("--skip-synthetic", action="store_true", help="only the GOOG runs")
+    parser.add_argument("--skip-compare", action="store_true", help="do not time CodeLLM/compare.py")
+    parser.add_argument("--demo", action="store_true", help="time the demo sequence from scratch too")
+    parser.add_argument("--out", default=str(output_dir("bench", "CodeLLM")), help="where runs and results go")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    conditions = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+                  f"{os.getloadavg()[0]:.1f} at start (other jobs inflate the wall times)")
+    print(f"machine: {conditions}")
+
+    rows: dict[str, dict] = {}
+    for seed in args.seeds:
+        name = f"GOOG seed {seed}"
+        rows[name] = run_training(out / f"goog_seed{seed}", ["--seed", str(seed)])
+        print(f"{name}: {rows[name]['rmse_vs_naive']:.4f} in {rows[name]['wall_seconds']:.1f} s", flush=True)
+    if not args.skip_synthetic:
+        for number, kind in enumerate(SYNTHETIC):
+            csv = out / "synthetic" / f"{kind}.csv"
+            csv.parent.mkdir(parents=True, exist_ok=True)
+            synthetic_prices(kind, seed=100 + number).to_csv(csv)  # the same series as bench_memoryllm.py
+            rows[kind] = run_training(out / kind, ["--csv", str(csv)])
+            print(f"{kind}: {rows[kind]['rmse_vs_naive']:.4f}", flush=True)
+
+    timings: dict[str, float] = {}
+    if args.demo:
+        demo = out / "demo"
+        timings["show_data"] = run(["-m", "common.show_data", "--out", str(demo / "data")])
+        timings["MemoryLLM"] = run(["MemoryLLM/train.py", "--out", str(demo / "MemoryLLM")])
+        timings["CodeLLM"] = run(["CodeLLM/train.py", "--out", str(demo / "CodeLLM")])
+    if not args.skip_compare:
+        demo = out / "demo"
+        # Without --demo the stages are trained inside compare.py, which then times them too.
+        timings["compare"] = run(["CodeLLM/compare.py", "--memory-out", str(demo / "MemoryLLM"),
+                                  "--code-out", str(demo / "CodeLLM"), "--out", str(demo / "comparison")])
+    if timings:
+        timings["total"] = sum(timings.values())
+
+    print(f"\n{'series':<18}{'test/naive':>11}{'val/naive':>11}{'linear/naive':>13}{'best ep.':>9}"
+          f"{'strength':>9}{'train s':>9}{'wall s':>8}")
+    for name, row in rows.items():
+        print(f"{name:<18}{row['rmse_vs_naive']:>11.4f}{row['validation_vs_naive']:>11.4f}"
+              f"{row['linear_vs_naive']:>13.4f}{row['best_epoch']:>5}/{row['epochs_run']:<3}"
+              f"{row['shrink_strength']:>9.1f}{row['train_seconds']:>9.1f}{row['wall_seconds']:>8.1f}")
+    for name, seconds in timings.items():
+        print(f"{name:<18}{seconds:>8.1f} s wall")
+    results = {"conditions": conditions, "runs": rows, "timings_seconds": timings}
+    write_json(out / "results.json", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

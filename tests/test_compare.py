@@ -1,0 +1,88 @@
+"""CodeLLM/compare.py: it trains what is missing on identical settings, refuses to compare runs made
+on different data, writes the table and the four plots, and its speed harness is fair."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("MemoryLLM.train")  # the comparison needs both stages (Keras / TensorFlow)
+from CodeLLM import compare  # noqa: E402
+from CodeLLM.model import TransformerForecaster, count_parameters  # noqa: E402
+from CodeLLM.speed import matching_lstm, speed_vs_lookback  # noqa: E402
+from CodeLLM.train import CodeConfig  # noqa: E402
+from common.config import parse_config  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' numpy conversion notices
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_compare_dry_run_trains_missing_stages_and_writes_everything(tmp_path):
+    memory, code, out = tmp_path / "memory", tmp_path / "code", tmp_path / "comparison"
+    result = compare.main(["--dry-run", "--memory-out", str(memory), "--code-out", str(code), "--out", str(out),
+                           "--folds", "2", "--speed-lookbacks", "8,16", "--threads", "1"])
+    for name in ("comparison.md", "comparison.json", "predictions.png", "interpretability.png", "speed_vs_lookback.png"):
+        assert (out / name).exists(), name
+    assert (memory / "metrics.json").exists() and (code / "metrics.json").exists()
+    saved = json.loads((out / "comparison.json").read_text())
+    assert list(saved["table"]) == ["LSTM", "Transformer", "naive", "moving_average", "linear"]
+    for row in saved["table"].values():
+        for key in ("rmse", "mae", "mape", "r2", "mase", "directional_accuracy", "params", "framework", "rmse_vs_naive"):
+            assert key in row
+    assert saved["table"]["naive"]["rmse_vs_naive"] == 1.0
+    assert saved["table"]["LSTM"]["framework"].startswith("tensorflow")
+    assert saved["table"]["Transformer"]["framework"].startswith("pytorch")
+    lookback = saved["settings"]["lookback"]
+    for profile in ("attention_cross", "attention_rollout", "lstm_saliency"):
+        assert len(saved["interpretability"][profile]) == lookback
+        assert np.isclose(sum(saved["interpretability"][profile]), 1.0)
+    assert [row["fold"] for row in saved["walk_forward"]["folds"]] == [1, 2]
+    test_starts = [row["test"][0] for row in saved["walk_forward"]["folds"]]
+    assert test_starts == sorted(test_starts) and saved["walk_forward"]["folds"][0]["test"][1] < test_starts[1]
+    assert saved["speed"]["lookbacks"] == [8, 16]
+    assert "| LSTM |" in (out / "comparison.md").read_text()
+    assert result["table"]["Transformer"]["rmse"] == saved["table"]["Transformer"]["rmse"]
+
+    # The runs now match these settings: nothing to retrain. Other settings: a reason to retrain.
+    config = parse_config(compare.CompareConfig, ["--dry-run", "--memory-out", str(memory), "--code-out", str(code)])
+    assert compare.mismatch(code, config, ("model.pt",)) is None
+    other = parse_config(compare.CompareConfig, ["--dry-run", "--lookback", "30"])
+    assert "lookback" in compare.mismatch(code, other, ("model.pt",))
+
+    # Runs scored on different targets are refused rather than compared.
+    frame = pd.read_csv(code / "predictions.csv")
+    frame.loc[0, "actual"] += 1.0
+    frame.to_csv(code / "predictions.csv", index=False)
+    with pytest.raises(ValueError, match="different test targets"):
+        compare.check_same_targets(memory, code)
+
+
+def test_stage_flags_carry_the_data_settings():
+    config = parse_config(compare.CompareConfig, ["--lookback", "30", "--horizon", "3", "--csv", "x.csv",
+                                                  "--train-fraction", "0.6", "--dry-run", "--seed", "7"])
+    stage = parse_config(CodeConfig, compare.stage_args(config, "/tmp/run"))
+    for key in compare.DATA_KEYS:
+        assert getattr(stage, key) == getattr(config, key), key
+    assert stage.seed == 7 and stage.out == "/tmp/run"
+
+
+def test_speed_harness_compares_models_of_the_same_size():
+    transformer = TransformerForecaster(n_features=11)
+    lstm = matching_lstm(transformer, 11, 1)
+    assert abs(count_parameters(lstm) - count_parameters(transformer)) / count_parameters(transformer) < 0.02
+    config = CodeConfig(d_model=8, heads=2, ff_dim=16, encoder_layers=1)
+    result = speed_vs_lookback(config, [4, 12], batch_size=4, batches=2, budget_seconds=0.01)
+    for name in ("LSTM", "Transformer"):
+        assert len(result[name]["train_ms_per_window"]) == 2
+        assert all(value > 0 for value in result[name]["train_ms_per_window"] + result[name]["predict_ms_per_window"])
