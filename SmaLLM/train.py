@@ -45,7 +45,9 @@ from TinyLLM.training import (
     append_text,
     evaluate_carried,
     make_optimizer,
+    mixed_precision,
     plot_losses,
+    resolve_precision,
     resume_run,
     setup_torch,
     train,
@@ -89,6 +91,8 @@ class TrainConfig:
     threads: int = option(0, "PyTorch CPU threads (0: one per core)")
     seed: int = option(1337, "same seed, same data order and initial weights")
     device: str = option("auto", "auto, cpu, cuda or mps")
+    precision: str = option("auto", "auto: bfloat16 matrix products where the hardware has them (2-3x faster here), else float32",
+                            choices=("auto", "bf16", "fp32"))
     resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
     dry_run: bool = option(False, "tiny model, 30 kB of text, 6 steps, 1 thread: checks the pipeline in seconds")
 
@@ -183,10 +187,12 @@ def main(argv: list[str] | None = None) -> dict:
         new_ids = generate(model, prompt_ids, length, 0.8, 40, generator, never_sample(tokenizer))
         return continue_text(tokenizer, prompt, prompt_ids, new_ids)
 
-    progress = train(model, optimizer, train_ids, val_ids, config, out, {"vocab_size": vocab}, sample, progress)
-
-    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
-    result = scores(evaluate_carried(model, val_ids, streams=1), tokens_per_char)
+    precision = resolve_precision(config.precision, device)
+    with mixed_precision(precision, device):
+        progress = train(model, optimizer, train_ids, val_ids, config, out, {"vocab_size": vocab}, sample, progress)
+        model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+        result = scores(evaluate_carried(model, val_ids, streams=1), tokens_per_char)
+        final_sample = sample(150)
     metrics = {
         "stage": "SmaLLM", "tokenizer": config.tokenizer, "vocab_size": vocab, **result,
         "train_seconds": round(progress.seconds, 1),
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
         "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
         "interrupted": progress.interrupted, "val_unknown_rate": unknown_rate,
         "val_tokens_per_char": tokens_per_char, "device": str(device), "threads": torch.get_num_threads(),
-        "baselines": baselines,
+        "precision": precision, "baselines": baselines,
     }
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", progress.history)
@@ -203,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
     neighbours = inspect_embeddings(model, tokenizer, train_np, out, f"SmaLLM {config.tokenizer} embeddings (PCA)")
     write_text(out / "neighbours.txt", f"nearest neighbours by cosine similarity of the input embeddings\n{neighbours}\n")
     print("nearest neighbours (cosine):\n" + neighbours)
-    append_text(out / "samples.txt", f"=== final (best checkpoint), prompt 'ROMEO:' ===\n{sample(150)}\n")
+    append_text(out / "samples.txt", f"=== final (best checkpoint), prompt 'ROMEO:' ===\n{final_sample}\n")
     print(f"validation perplexity {result['val_ppl']:.1f} ({result['val_bpc']:.3f} bits/char); "
           f"Kneser-Ney trigram {baselines['kneser_ney_trigram']['val_ppl']:.1f} "
           f"({baselines['kneser_ney_trigram']['val_bpc']:.3f} bits/char)")

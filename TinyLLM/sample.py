@@ -51,7 +51,7 @@ def generate(
     logits, state = model(torch.tensor([prompt_ids], device=device))  # (1, prompt, vocab)
     generated: list[int] = []
     for _ in range(length):
-        next_logits = logits[0, -1] / temperature  # (vocab,)
+        next_logits = logits[0, -1].float() / temperature  # (vocab,)
         if exclude:
             next_logits[list(exclude)] = float("-inf")
         if 0 < top_k < next_logits.numel():

@@ -45,7 +45,9 @@ from TinyLLM.training import (
     evaluate_carried,
     evaluate_fixed_context,
     make_optimizer,
+    mixed_precision,
     plot_losses,
+    resolve_precision,
     resume_run,
     setup_torch,
     train,
@@ -82,6 +84,8 @@ class TrainConfig:
     threads: int = option(0, "PyTorch CPU threads (0: one per core)")
     seed: int = option(1337, "same seed, same data order and initial weights")
     device: str = option("auto", "auto, cpu, cuda or mps")
+    precision: str = option("auto", "auto: bfloat16 matrix products where the hardware has them (2-3x faster here), else float32",
+                            choices=("auto", "bf16", "fp32"))
     resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
     dry_run: bool = option(False, "tiny model, 30 kB of text, 6 steps, 1 thread: checks the pipeline in seconds")
 
@@ -152,14 +156,16 @@ def main(argv: list[str] | None = None) -> dict:
     def sample(length: int = config.sample_length, prompt: str = "\n") -> str:
         return prompt + tokenizer.decode(generate(model, tokenizer.encode(prompt), length, 0.8, 40, generator, (0,)))
 
-    progress = train(model, optimizer, train_ids, val_ids, config, out,
-                     {"vocab_size": tokenizer.vocab_size}, sample, progress)
-
-    # Final evaluation of the best checkpoint: the whole validation text read as one stream.
-    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
-    started = time.perf_counter()
-    val_loss = evaluate_carried(model, val_ids, streams=1)
-    val_loss_ctx64 = evaluate_fixed_context(model, val_ids, context=64)
+    precision = resolve_precision(config.precision, device)
+    with mixed_precision(precision, device):
+        progress = train(model, optimizer, train_ids, val_ids, config, out,
+                         {"vocab_size": tokenizer.vocab_size}, sample, progress)
+        # Final evaluation of the best checkpoint: the whole validation text read as one stream.
+        model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+        started = time.perf_counter()
+        val_loss = evaluate_carried(model, val_ids, streams=1)
+        val_loss_ctx64 = evaluate_fixed_context(model, val_ids, context=64)
+        final_sample = sample(500, "ROMEO:")
     metrics = {
         "stage": "TinyLLM", "cell": config.cell, "params": count_parameters(model),
         "val_loss": val_loss, "val_bpc": bits_per_char(val_loss), "val_loss_ctx64": val_loss_ctx64,
@@ -167,13 +173,13 @@ def main(argv: list[str] | None = None) -> dict:
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
         "steps": progress.step, "tokens_seen": progress.tokens, "interrupted": progress.interrupted,
         "eval_seconds": round(time.perf_counter() - started, 1), "device": str(device),
-        "threads": torch.get_num_threads(), "baselines": baselines,
+        "threads": torch.get_num_threads(), "precision": precision,
+        "baselines": baselines,
     }
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", progress.history)
     if progress.history:
         plot_losses(progress.history, out / "loss.png", f"TinyLLM ({config.cell}) on {Path(config.data).name}")
-    final_sample = sample(500, "ROMEO:")
     append_text(out / "samples.txt", f"=== final (best checkpoint), prompt 'ROMEO:' ===\n{final_sample}\n")
     print(f"validation: {val_loss:.4f} nats/char ({metrics['val_bpc']:.3f} bpc) carried state, "
           f"{val_loss_ctx64:.4f} with a 64-character context; "

@@ -13,6 +13,7 @@ Evaluation reads the validation text the same way, with the state carried over t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -74,7 +75,7 @@ def evaluate_carried(model: nn.Module, ids: torch.Tensor, streams: int = 1, chun
         targets = data[:, start + 1 : start + 1 + chunk_len]
         inputs = inputs[:, : targets.shape[1]]
         logits, state = model(inputs, state)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item()
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum").item()
         count += targets.numel()
     model.train(was_training)
     return total / count
@@ -98,7 +99,7 @@ def evaluate_fixed_context(model: nn.Module, ids: torch.Tensor, context: int = 6
     for start in range(0, len(blocks), batch_size):
         batch = blocks[start : start + batch_size].to(device)
         logits, _ = model(batch[:, :-1])
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="sum").item()
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1), reduction="sum").item()
         count += batch[:, 1:].numel()
     model.train(was_training)
     return total / count
@@ -154,7 +155,7 @@ def train(
                 group["lr"] = lr
             step_started = time.perf_counter()
             logits, state = model(inputs, state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # one long gradient spike can ruin an RNN
@@ -266,3 +267,23 @@ def setup_torch(threads: int, seed: int) -> None:
     # slower; flushing them to zero changes no result that matters and keeps every step fast.
     torch.set_flush_denormal(True)
     set_seed(seed)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`bf16` or `fp32`. `auto` picks bfloat16 where the hardware has it (CPUs with AMX / AVX512-BF16,
+    recent GPUs), which here makes a training step 2-3x faster; elsewhere emulated bfloat16 is slower."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {precision!r}: use auto, bf16 or fp32")
+    if precision != "auto":
+        return precision
+    if device.type == "cpu":
+        supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    else:
+        supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return "bf16" if supported else "fp32"
+
+
+def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """A context in which matrix products run in bfloat16 (for `bf16`) while weights, optimizer state
+    and losses stay float32: mixed-precision training, as on GPUs."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
