@@ -1,8 +1,8 @@
 """Stage 3, MemoryLLM: train a Keras LSTM to forecast the close from 60 days of technical
 indicators, and score it on the test split beside the naive, moving-average and linear forecasts.
 
-    python MemoryLLM/train.py                          # GOOG (embedded, offline): about 30 s on 2 cores
-    python MemoryLLM/train.py --horizon 5 --epochs 40  # every step 1..5 days ahead, at once
+    python MemoryLLM/train.py                          # GOOG (embedded, offline): about 20 s on 2 cores
+    python MemoryLLM/train.py --horizon 5               # every step 1..5 days ahead, at once
     python MemoryLLM/train.py --csv prices.csv --out outputs/MemoryLLM/mine
     python MemoryLLM/train.py --dry-run                # tiny settings: checks the plumbing in seconds
     python MemoryLLM/evaluate.py --out outputs/MemoryLLM --csv other.csv   # reuse the trained model
@@ -42,6 +42,7 @@ from common.paths import output_dir  # noqa: E402
 from common.runs import prepare_run_dir, write_json  # noqa: E402
 from common.seed import set_seed  # noqa: E402
 from common.timeseries import ForecastData  # noqa: E402
+from MemoryLLM.callbacks import AtomicCSVLogger, AtomicModelCheckpoint, save_weights_atomically  # noqa: E402
 from MemoryLLM.model import build_model, get_strength, set_strength  # noqa: E402
 
 # Each new model traces its own predict function; walk-forward folds build several in a row, which
@@ -97,44 +98,6 @@ class FitResult:
     initial_val_loss: float  # validation loss of the untrained model, i.e. of the naive forecast
     strength: float  # shrinkage toward naive chosen on validation (1 = LSTM as trained)
     gain_t: float | None  # t-statistic of the validation gain over naive (None without --shrink)
-
-
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that writes to a temporary file and renames it over the checkpoint, so a
-    crash during a save never replaces a good checkpoint with a broken one."""
-
-    def __init__(self, filepath: Path, **kwargs) -> None:
-        self.final_path = Path(filepath)
-        self.partial_path = partial_weights_path(self.final_path)
-        super().__init__(str(self.partial_path), save_weights_only=True, save_best_only=True, **kwargs)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        super().on_epoch_end(epoch, logs)
-        if self.partial_path.exists():  # written (completely) only when validation improved
-            os.replace(self.partial_path, self.final_path)
-
-
-class AtomicCSVLogger(keras.callbacks.CSVLogger):
-    """CSVLogger that logs to a temporary file and renames it to `filename` when training ends."""
-
-    def __init__(self, filename: Path) -> None:
-        self.final_path = Path(filename)
-        super().__init__(str(self.final_path.with_name(f".{self.final_path.name}.partial")))
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        super().on_train_end(logs)
-        os.replace(self.filename, self.final_path)
-
-
-def partial_weights_path(path: Path) -> Path:
-    """A temporary name beside `path` that Keras still accepts (it must end in .weights.h5)."""
-    return path.with_name(f".{path.name.removesuffix('.weights.h5')}.partial.weights.h5")
-
-
-def save_weights_atomically(model: keras.Model, path: Path) -> None:
-    partial = partial_weights_path(path)
-    model.save_weights(partial, overwrite=True)
-    os.replace(partial, path)
 
 
 def scaled_naive_output(data: ForecastData) -> np.ndarray:
