@@ -202,6 +202,9 @@ def fit(config: MemoryConfig, data: ForecastData, out: Path | None = None, verbo
             )
         except KeyboardInterrupt:  # Ctrl-C: stop training, still evaluate the best checkpoint so far
             print("\ninterrupted: evaluating the best checkpoint so far")
+            for callback in callbacks:  # Keras skips on_train_end after an exception: keep the history
+                if isinstance(callback, AtomicCSVLogger):
+                    callback.on_train_end()
         train_seconds = time.perf_counter() - started
         with warnings.catch_warnings():
             # The epoch-0 file was saved before the optimizer existed; only the weights matter here.
