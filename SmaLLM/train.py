@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> dict:
         return continue_text(tokenizer, prompt, prompt_ids, new_ids)
 
     precision = resolve_precision(config.precision, device)
-    with mixed_precision(precision, device):
-        progress = train(model, optimizer, train_ids, val_ids, config, out, {"vocab_size": vocab}, sample, progress)
-        model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+    progress = train(model, optimizer, train_ids, val_ids, config, out, {"vocab_size": vocab}, sample, progress)
+    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+    with mixed_precision(precision, device):  # entered after loading: autocast caches cast weights
         result = scores(evaluate_carried(model, val_ids, streams=1), tokens_per_char)
         final_sample = sample(150)
     metrics = {

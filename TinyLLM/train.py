@@ -157,12 +157,12 @@ def main(argv: list[str] | None = None) -> dict:
         return prompt + tokenizer.decode(generate(model, tokenizer.encode(prompt), length, 0.8, 40, generator, (0,)))
 
     precision = resolve_precision(config.precision, device)
-    with mixed_precision(precision, device):
-        progress = train(model, optimizer, train_ids, val_ids, config, out,
-                         {"vocab_size": tokenizer.vocab_size}, sample, progress)
-        # Final evaluation of the best checkpoint: the whole validation text read as one stream.
-        model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
-        started = time.perf_counter()
+    progress = train(model, optimizer, train_ids, val_ids, config, out,
+                     {"vocab_size": tokenizer.vocab_size}, sample, progress)
+    # Final evaluation of the best checkpoint: the whole validation text read as one stream.
+    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+    started = time.perf_counter()
+    with mixed_precision(precision, device):  # entered after loading: autocast caches cast weights
         val_loss = evaluate_carried(model, val_ids, streams=1)
         val_loss_ctx64 = evaluate_fixed_context(model, val_ids, context=64)
         final_sample = sample(500, "ROMEO:")

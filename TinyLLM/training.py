@@ -126,12 +126,13 @@ def train(
     """Train until `max_steps` or `max_minutes` (or Ctrl-C); keep the best model in `out/checkpoint.pt`.
 
     `config` needs: batch_size, seq_len, learning_rate, warmup_steps, min_lr_ratio, max_steps,
-    max_minutes, grad_clip, eval_every, sample_every, eval_streams.
+    max_minutes, grad_clip, eval_every, sample_every, eval_streams; optionally precision.
     """
     if not (config.max_steps or config.max_minutes):
         raise ValueError("set a budget: --max-steps N and/or --max-minutes M")
     progress = progress or Progress()
     device = next(model.parameters()).device
+    precision = getattr(config, "precision", "fp32")
     streams = batchify(train_ids, config.batch_size).to(device)  # (batch, length)
     chunks_per_epoch = (streams.shape[1] - 1) // config.seq_len
     if chunks_per_epoch < 1:
@@ -154,8 +155,11 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             step_started = time.perf_counter()
-            logits, state = model(inputs, state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+            # A fresh autocast context each step: autocast caches its bfloat16 copies of the weights
+            # until the context exits, so one long context would keep using the weights of step one.
+            with mixed_precision(precision, device):
+                logits, state = model(inputs, state)
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # one long gradient spike can ruin an RNN
@@ -170,7 +174,8 @@ def train(
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{progress.tokens / progress.step_seconds:,.0f}", lr=f"{lr:.1e}")
             last_step = _budget_spent(config, progress)
             if progress.step % config.eval_every == 0 or last_step:
-                val_loss = evaluate_carried(model, val_ids, streams=config.eval_streams)
+                with mixed_precision(precision, device):
+                    val_loss = evaluate_carried(model, val_ids, streams=config.eval_streams)
                 progress.history.append({
                     "step": progress.step, "seconds": round(progress.seconds, 2),
                     "train_loss": interval_loss / interval_steps, "val_loss": val_loss,
@@ -183,7 +188,8 @@ def train(
                     save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra, step=progress.step)
                 save_resume(out / "resume.pt", model, optimizer, config, progress, checkpoint_extra)
             if config.sample_every and progress.step % config.sample_every == 0:
-                text = sample()
+                with mixed_precision(precision, device):
+                    text = sample()
                 bar.write(f"--- sample at step {progress.step} ---\n{text}\n---")
                 append_text(samples_path, f"=== step {progress.step} ===\n{text}\n\n")
             progress.seconds = time.perf_counter() - started
