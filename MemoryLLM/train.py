@@ -296,9 +296,10 @@ def main(argv: list[str] | None = None) -> dict:
         out, data, predicted, baselines, header={"stage": "MemoryLLM", "model": "lstm"},
         data_info=data_info, history=plotted_history(result), extra=extra, model_label="LSTM",
     )
+    evidence = "" if result.gain_t is None else f", validation gain t = {result.gain_t:.2f} (kept if > {config.min_gain_t})"
     print(
         f"\nbest epoch {result.best_epoch} of {result.epochs_run} (0 = no epoch beat the naive start on validation); "
-        f"shrinkage strength {result.strength:.1f}; trained in {result.train_seconds:.1f} s; results in {out}"
+        f"shrinkage strength {result.strength:.1f}{evidence}; trained in {result.train_seconds:.1f} s; results in {out}"
     )
     print(f"test split {metrics['split']['test'][0]} .. {metrics['split']['test'][1]}, "
           f"{len(predicted)} windows, LSTM RMSE / naive RMSE = {metrics['rmse_vs_naive']:.4f}\n")
