@@ -264,8 +264,8 @@ def main(argv: list[str] | None = None) -> dict:
     if config.dry_run:
         config = dry_run_config(config)
     config.validate()
+    data, data_info = load_forecast_data(config)  # first: a bad input fails before any file is written
     out = prepare_run_dir(config.out)
-    data, data_info = load_forecast_data(config)
     write_json(out / "config.json", config)
     save_scalers(out, data)
 

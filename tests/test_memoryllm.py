@@ -200,6 +200,7 @@ def test_bad_inputs_give_clear_errors(goog, tmp_path):
         train.main(["--horizon", "0", "--out", str(tmp_path / "c")])
     with pytest.raises(ValueError, match="units"):
         train.fit(replace(train.MemoryConfig(), units=0), prepare_forecast_data(goog))
+    assert not any((tmp_path / name).exists() for name in "abc")  # nothing written for a bad input
     with pytest.raises(FileNotFoundError, match="train"):
         evaluate.main(["--out", str(tmp_path / "never_trained")])
 
