@@ -150,8 +150,9 @@ def load_models(config: CompareConfig) -> dict[str, tuple[Any, Any]]:
 
 
 def lag_profiles(models: dict[str, tuple[Any, Any]]) -> dict[str, np.ndarray]:
-    """Per lag day over the test windows: Transformer attention (two summaries) and LSTM saliency."""
-    from CodeLLM.attention import attention_per_lag
+    """Per lag day over the test windows: Transformer attention (two summaries), and input × gradient
+    saliency of both networks."""
+    from CodeLLM.attention import attention_per_lag, gradient_saliency
     from MemoryLLM.interpret import lag_saliency
 
     transformer, code_data = models["Transformer"]
@@ -159,6 +160,7 @@ def lag_profiles(models: dict[str, tuple[Any, Any]]) -> dict[str, np.ndarray]:
     return {
         "attention_cross": attention_per_lag(transformer, code_data.splits["test"].inputs, "cross"),
         "attention_rollout": attention_per_lag(transformer, code_data.splits["test"].inputs, "rollout"),
+        "transformer_saliency": gradient_saliency(transformer, code_data.splits["test"].inputs),
         "lstm_saliency": lag_saliency(lstm, memory_data.splits["test"].inputs),
     }
 

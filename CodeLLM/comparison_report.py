@@ -75,8 +75,8 @@ def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, path: Path, 
 
 
 def plot_interpretability(lags: dict[str, np.ndarray], lookback: int, path: Path) -> Path:
-    """interpretability.png: per lag day, the Transformer's attention (left) and the LSTM's
-    input × gradient saliency (right), on the same axes."""
+    """interpretability.png: per lag day, the Transformer's attention (left, with its input × gradient
+    saliency for reference) and the LSTM's input × gradient saliency (right), on the same axes."""
     from common.plotting import COLORS, plt, save_figure
 
     day = np.arange(-lookback + 1, 1)
@@ -84,7 +84,9 @@ def plot_interpretability(lags: dict[str, np.ndarray], lookback: int, path: Path
     attention_ax.plot(day, lags["attention_cross"], marker=".", color=COLORS["Transformer"], label="cross-attention")
     attention_ax.plot(day, lags["attention_rollout"], ls="--", color=COLORS["Transformer"], alpha=0.6,
                       label="attention rollout through the encoder")
-    attention_ax.set_title("Transformer: average attention from the forecast onto each day")
+    attention_ax.plot(day, lags["transformer_saliency"], color="black", lw=0.9, alpha=0.7,
+                      label="|input × gradient| (as for the LSTM)")
+    attention_ax.set_title("Transformer: attention from the forecast onto each day")
     saliency_ax.bar(day, lags["lstm_saliency"], color=COLORS["LSTM"], alpha=0.8, label="|input × gradient|")
     saliency_ax.set_title("LSTM: share of input × gradient saliency per day")
     for axis in (attention_ax, saliency_ax):

@@ -25,6 +25,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,7 @@ class CodeConfig(ForecastDataConfig):
     # optimisation
     epochs: int = option(30, "upper bound; early stopping usually ends sooner")
     batch_size: int = option(64, "about 22 steps per epoch over ~1,400 windows")
-    learning_rate: float = option(3e-4, "AdamW step; small, since the useful signal is a small nudge away from naive")
+    learning_rate: float = option(1e-3, "AdamW step; 3e-4 was still learning a clear synthetic signal after 30 epochs")
     weight_decay: float = option(1e-2, "AdamW decay keeps weights near the zero-initialised (naive) head")
     grad_clip: float = option(1.0, "cap the gradient norm: crash and earnings days are huge outliers")
     patience: int = option(6, "validation epochs without improvement before stopping")
@@ -126,8 +127,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = dry_run_config(config)
     setup_threads(config.threads)
     out = prepare_run_dir(config.out)
-    if not config.resume:
-        (out / RESUME).unlink(missing_ok=True)  # a fresh run must not pick up an old one's state
+    if not config.resume:  # a fresh run must not pick up an old one's state or curves
+        (out / RESUME).unlink(missing_ok=True)
+        shutil.rmtree(out / "tensorboard", ignore_errors=True)
 
     data, info = load_forecast_data(config)
     windows = {name: len(split.targets) for name, split in data.splits.items()}

@@ -13,7 +13,7 @@ import torch
 
 from CodeLLM import evaluate as evaluate_script
 from CodeLLM import train as train_script
-from CodeLLM.attention import attention_per_lag
+from CodeLLM.attention import attention_per_lag, gradient_saliency
 from CodeLLM.model import MultiHeadAttention, TransformerForecaster, sinusoidal_positions
 from CodeLLM.train import CodeConfig
 from CodeLLM.training import CHECKPOINT, build_model, fit, forecast, predict_scaled
@@ -183,3 +183,23 @@ def test_same_seed_same_results_and_resume(tmp_path):
     assert resumed.epochs_run == 2
     assert resumed.history["val_rmse"] == first.history["val_rmse"]
     np.testing.assert_array_equal(forecast(resumed.model, data), forecast(first.model, data))
+
+
+def test_gradient_saliency_finds_the_day_that_matters():
+    """A network trained to copy day -3's first feature must credit day -3, and the measurement
+    must leave the model as it was (strength restored, no gradients left behind)."""
+    torch.manual_seed(0)
+    inputs = torch.randn(256, 8, 2)
+    targets = inputs[:, -3, :1]  # (windows, 1)
+    model = TransformerForecaster(n_features=2, horizon=1, d_model=16, heads=2, encoder_layers=1,
+                                  decoder_layers=1, ff_dim=32, dropout=0.0, label_len=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = torch.mean((model(inputs) - targets) ** 2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.strength.fill_(0.0)
+    saliency = gradient_saliency(model, inputs.numpy())
+    assert saliency.argmax() == 8 - 3 and math.isclose(saliency.sum(), 1.0)
+    assert float(model.strength) == 0.0 and all(p.grad is None for p in model.parameters())

@@ -44,7 +44,7 @@ def test_compare_dry_run_trains_missing_stages_and_writes_everything(tmp_path):
     assert saved["table"]["LSTM"]["framework"].startswith("tensorflow")
     assert saved["table"]["Transformer"]["framework"].startswith("pytorch")
     lookback = saved["settings"]["lookback"]
-    for profile in ("attention_cross", "attention_rollout", "lstm_saliency"):
+    for profile in ("attention_cross", "attention_rollout", "transformer_saliency", "lstm_saliency"):
         assert len(saved["interpretability"][profile]) == lookback
         assert np.isclose(sum(saved["interpretability"][profile]), 1.0)
     assert [row["fold"] for row in saved["walk_forward"]["folds"]] == [1, 2]
