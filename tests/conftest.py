@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 import pytest
 
@@ -11,3 +13,12 @@ from common.data import load_prices
 @pytest.fixture(scope="session")
 def goog() -> pd.DataFrame:
     return load_prices("GOOG", source="embedded")
+
+
+@pytest.fixture(autouse=True)
+def _restore_float_mode():
+    """Training scripts flush denormal floats to zero for speed (a process-wide CPU flag); undo it
+    after each test so tests that generate tiny floats (hypothesis) see the normal mode."""
+    yield
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_flush_denormal(False)

@@ -13,7 +13,8 @@ from sklearn import metrics as skm
 
 from common import metrics
 
-finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+# allow_subnormal=False: a script run in-process may have set flush-to-zero on this CPU.
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnormal=False)
 positive = st.floats(min_value=1e-3, max_value=1e6)
 
 
