@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
     with mixed_precision(precision, device):  # entered after loading: autocast caches cast weights
         result = scores(evaluate_carried(model, val_ids, streams=1), tokens_per_char)
-        final_sample = sample(150)
+        final_sample = sample(200)
     metrics = {
         "stage": "SmaLLM", "tokenizer": config.tokenizer, "vocab_size": vocab, **result,
         "train_seconds": round(progress.seconds, 1),
@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", progress.history)
     if progress.history:
-        plot_losses(progress.history, out / "loss.png", f"SmaLLM ({config.cell}, {config.tokenizer} tokens)", "nats/token")
+        plot_losses(progress.history, out / "loss.png", f"SmaLLM ({config.cell}, {config.tokenizer} tokens)", "nats/token",
+                    baselines={"Kneser-Ney trigram": baselines["kneser_ney_trigram"]["val_loss"]})
     neighbours = inspect_embeddings(model, tokenizer, train_np, out, f"SmaLLM {config.tokenizer} embeddings (PCA)")
     write_text(out / "neighbours.txt", f"nearest neighbours by cosine similarity of the input embeddings\n{neighbours}\n")
     print("nearest neighbours (cosine):\n" + neighbours)

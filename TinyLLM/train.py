@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", progress.history)
     if progress.history:
-        plot_losses(progress.history, out / "loss.png", f"TinyLLM ({config.cell}) on {Path(config.data).name}")
+        plot_losses(progress.history, out / "loss.png", f"TinyLLM ({config.cell}) on {Path(config.data).name}",
+                    baselines={f"{baselines['ngram']['order']}-gram Kneser-Ney": baselines["ngram"]["val_loss"],
+                               "bigram": baselines["bigram"]["val_loss"]})
     append_text(out / "samples.txt", f"=== final (best checkpoint), prompt 'ROMEO:' ===\n{final_sample}\n")
     print(f"validation: {val_loss:.4f} nats/char ({metrics['val_bpc']:.3f} bpc) carried state, "
           f"{val_loss_ctx64:.4f} with a 64-character context; "
