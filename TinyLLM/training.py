@@ -171,7 +171,8 @@ def train(
             progress.seconds = time.perf_counter() - started
             interval_loss, interval_steps = interval_loss + loss.item(), interval_steps + 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{progress.tokens / progress.step_seconds:,.0f}", lr=f"{lr:.1e}")
+            tokens_per_second = progress.tokens / progress.step_seconds
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}", lr=f"{lr:.1e}", refresh=False)
             last_step = _budget_spent(config, progress)
             if progress.step % config.eval_every == 0 or last_step:
                 with mixed_precision(precision, device):
