@@ -1,6 +1,6 @@
 """Stage 3 vs Stage 4: the Keras LSTM (MemoryLLM) and the PyTorch Transformer (CodeLLM) side by side.
 
-    python CodeLLM/compare.py                      # reads outputs/MemoryLLM and outputs/CodeLLM; ~2 min
+    python CodeLLM/compare.py                      # reads outputs/MemoryLLM and outputs/CodeLLM; ~80 s
     python CodeLLM/compare.py --folds 5            # more walk-forward folds (each trains both models)
     python CodeLLM/compare.py --lookback 120       # other data settings: both stages are retrained
     python CodeLLM/compare.py --speed-lookbacks 30,60,120 --folds 0   # quicker: a short speed sweep, no folds

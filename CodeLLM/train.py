@@ -1,7 +1,7 @@
 """Stage 4 — CodeLLM: a small Transformer encoder-decoder forecasting the close from technical
 indicators, on exactly the windows and test targets MemoryLLM's LSTM sees.
 
-    python CodeLLM/train.py                            # GOOG, offline, about a minute on 2 CPU cores
+    python CodeLLM/train.py                            # GOOG, offline: 20-45 s on 2 CPU cores
     python CodeLLM/train.py --horizon 5 --lookback 120 # five days ahead from ~6 months of history
     python CodeLLM/train.py --csv prices.csv           # any daily series with Date and Close columns
     python CodeLLM/train.py --resume                   # continue an interrupted run in --out
