@@ -7,7 +7,8 @@
     python CodeLLM/compare.py --dry-run --memory-out /tmp/m --code-out /tmp/c --out /tmp/cmp   # plumbing only
 
 A stage whose results are missing, or were made with other data settings (ticker, CSV, dates,
-lookback, horizon, split fractions...), is trained first with those settings, so both models are
+lookback, horizon, split fractions...), is trained first with those settings, in its own folder
+(--memory-out / --code-out, replacing what was there), so both models are
 always scored on identical windows and identical test targets (checked, not assumed).
 
 Writes to `--out` (default outputs/comparison): comparison.md and comparison.json (one table with
