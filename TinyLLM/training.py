@@ -276,8 +276,8 @@ def setup_torch(threads: int, seed: int) -> None:
 
     if threads > 0:
         torch.set_num_threads(threads)
-    # Vanishing gradients of a tanh RNN become denormal floats, which x86 CPUs handle up to 100x
-    # slower; flushing them to zero changes no result that matters and keeps every step fast.
+    # Vanishing gradients of a tanh RNN can become denormal floats, which x86 CPUs process far more
+    # slowly; flushing them to zero changes no result that matters.
     torch.set_flush_denormal(True)
     set_seed(seed)
 
