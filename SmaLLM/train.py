@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -115,7 +116,7 @@ def scores(mean_nats: float, tokens_per_char: float) -> dict[str, float]:
     return {"val_loss": mean_nats, "val_ppl": perplexity(mean_nats), "val_bpc": bits_per_char(mean_nats, tokens_per_char)}
 
 
-def inspect_embeddings(model: WordRNN, tokenizer: Tokenizer, train_ids: np.ndarray, out, title: str) -> str:
+def inspect_embeddings(model: WordRNN, tokenizer: Tokenizer, train_ids: np.ndarray, out: Path, title: str) -> str:
     """Nearest neighbours of a few probe words (returned as text) and embeddings.png of the frequent ones."""
     embeddings = model.embedding.weight.detach().cpu().numpy()  # (vocab, embedding_dim)
     skip = never_sample(tokenizer)
