@@ -58,7 +58,7 @@ from TinyLLM.training import (
 class TrainConfig:
     # data
     data: str = option("shakespeare", "'shakespeare' (embedded, ~1 MB) or the path of any UTF-8 text file")
-    val_fraction: float = option(0.1, "the last 10% of the text is validation, as nanoGPT and char-rnn do")
+    val_fraction: float = option(0.1, "the last tenth of the text is validation, as nanoGPT and char-rnn do")
     out: str = option(str(output_dir("TinyLLM")), "run folder for checkpoints, metrics and plots")
     # model
     cell: str = option("rnn", "rnn = the plain tanh RNN (the lesson); gru / lstm = gated cells", choices=CELLS)
@@ -72,7 +72,7 @@ class TrainConfig:
     learning_rate: float = option(3e-3, "peak AdamW rate; recurrent nets with clipping tolerate a high one")
     weight_decay: float = option(0.01, "light decay on weight matrices only")
     warmup_steps: int = option(50, "a short linear warm-up avoids early blow-ups")
-    min_lr_ratio: float = option(0.05, "the cosine schedule ends at 5% of the peak rate")
+    min_lr_ratio: float = option(0.05, "the cosine schedule ends at 0.05 x the peak rate")
     grad_clip: float = option(1.0, "clip the gradient norm: RNN gradients occasionally explode")
     max_minutes: float = option(3.75, "wall-clock training budget; with the final evaluation (~30 s) the run stays under 5 min")
     max_steps: int = option(0, "stop after this many steps (0: only the time budget)")

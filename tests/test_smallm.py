@@ -77,3 +77,11 @@ def test_binary_data_gives_a_clear_error(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     with pytest.raises(ValueError, match="binary|UTF-8"):
         train_script.main(["--dry-run", "--data", str(path), "--out", str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize("script", [train_script, sample_script])
+def test_help_lists_every_option(script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--temperature" in capsys.readouterr().out or script is train_script

@@ -137,3 +137,11 @@ def test_progress_survives_a_json_round_trip():
 
     progress = Progress(step=3, seconds=1.5, history=[{"step": 3, "val_loss": 2.0}])
     assert Progress(**json.loads(json.dumps(asdict(progress)))) == progress
+
+
+@pytest.mark.parametrize("script", [train_script, sample_script])
+def test_help_lists_every_option(script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--max-minutes" in capsys.readouterr().out or script is sample_script
