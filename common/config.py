@@ -43,7 +43,7 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata.get("help", "")
+        help_text = field.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         kind, optional = _base_type(hints[field.name])
         if kind is bool:
             parser.add_argument(

@@ -19,7 +19,7 @@ from common.timeseries import prepare_forecast_data
 
 @dataclass
 class ToyConfig:
-    lookback: int = option(60, "days of history")
+    lookback: int = option(60, "days of history (70 % of them train)")
     rate: float = option(1e-3, "learning rate")
     name: str | None = option(None, "optional name")
     cell: str = option("rnn", "which cell", choices=["rnn", "gru", "lstm"])
@@ -31,7 +31,7 @@ def test_config_flags_defaults_and_help():
     config = parse_config(ToyConfig, ["--lookback", "30", "--rate", "0.5", "--name", "x", "--cell", "gru", "--dry-run"])
     assert config == ToyConfig(lookback=30, rate=0.5, name="x", cell="gru", dry_run=True)
     help_text = build_parser(ToyConfig).format_help()
-    assert "--lookback" in help_text and "days of history (default: 60)" in help_text
+    assert "--lookback" in help_text and "days of history (70 % of them train) (default: 60)" in help_text
     with pytest.raises(SystemExit):
         parse_config(ToyConfig, ["--cell", "transformer"])
 
