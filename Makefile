@@ -30,7 +30,8 @@ lint: install
 	$(PY) -m ruff check .
 
 bench: install
-	@echo "benchmarks: see benchmarks/README.md"
+	$(PY) benchmarks/bench_memoryllm.py
+	$(PY) benchmarks/bench_codellm.py
 
 clean:
 	rm -rf $(VENV) outputs
