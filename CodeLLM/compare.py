@@ -35,7 +35,7 @@ import torch
 
 from CodeLLM import comparison_report as report
 from CodeLLM.train import CodeConfig, setup_threads
-from common.config import option, parse_config
+from common.config import option, parse_config, run_cli
 from common.forecast_setup import ForecastDataConfig
 from common.paths import output_dir
 from common.runs import prepare_run_dir, read_json, write_json, write_text
@@ -288,7 +288,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    run_cli(main)

@@ -31,7 +31,7 @@ from CodeLLM.model import TransformerForecaster, count_parameters
 from CodeLLM.train import CodeConfig, setup_threads, timed_forecast
 from CodeLLM.training import CHECKPOINT, build_model, get_strength
 from common.baselines import baseline_forecasts
-from common.config import config_from_dict, option, parse_config
+from common.config import config_from_dict, option, parse_config, run_cli
 from common.data import SOURCES
 from common.forecast_report import comparison_table, write_forecast_run
 from common.forecast_setup import load_forecast_data
@@ -119,7 +119,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    run_cli(main)

@@ -37,7 +37,7 @@ from CodeLLM.attention import plot_attention
 from CodeLLM.model import count_parameters
 from CodeLLM.training import RESUME, FitResult, fit, forecast, predict_scaled
 from common.baselines import baseline_forecasts
-from common.config import option, parse_config
+from common.config import option, parse_config, run_cli
 from common.forecast_report import comparison_table, write_forecast_run
 from common.forecast_setup import ForecastDataConfig, load_forecast_data
 from common.paths import output_dir
@@ -162,7 +162,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    run_cli(main)

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402
 
 from common.baselines import baseline_forecasts  # noqa: E402
-from common.config import config_from_dict, option, parse_config  # noqa: E402
+from common.config import config_from_dict, option, parse_config, run_cli  # noqa: E402
 from common.data import SOURCES  # noqa: E402
 from common.forecast_report import comparison_table, write_forecast_run  # noqa: E402
 from common.forecast_setup import load_forecast_data  # noqa: E402
@@ -101,7 +101,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    run_cli(main)

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from common.baselines import baseline_forecasts, naive_forecast  # noqa: E402
-from common.config import option, parse_config  # noqa: E402
+from common.config import option, parse_config, run_cli  # noqa: E402
 from common.forecast_report import comparison_table, write_forecast_run  # noqa: E402
 from common.forecast_setup import ForecastDataConfig, load_forecast_data  # noqa: E402
 from common.metrics import rmse  # noqa: E402
@@ -308,7 +308,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    run_cli(main)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from common.config import option, parse_config
+from common.config import option, parse_config, run_cli
 from common.paths import output_dir
 from common.runs import read_json
 from common.tokenizers import BPETokenizer, WordTokenizer
@@ -91,4 +91,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.config import option, parse_config
+from common.config import option, parse_config, run_cli
 from common.paths import output_dir
 from common.tokenizers import CharTokenizer
 from common.torch_utils import load_checkpoint, pick_device
@@ -92,4 +92,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.config import option, parse_config
+from common.config import option, parse_config, run_cli
 from common.data import load_corpus
 from common.metrics import bits_per_char
 from common.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
@@ -191,4 +191,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -70,3 +70,12 @@ def config_from_dict(config_cls: type[T], payload: dict[str, Any]) -> T:
     """Rebuild a config saved with a run, ignoring keys a newer version no longer has."""
     names = {f.name for f in dataclasses.fields(config_cls)}
     return config_cls(**{k: v for k, v in payload.items() if k in names})
+
+
+def run_cli(main: Callable[[], Any]) -> None:
+    """Run a script's `main()`; a bad input (ValueError / FileNotFoundError, whose messages say what
+    was wrong and how to fix it) prints one `error: ...` line and exits with status 1, no traceback."""
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import option, parse_config
+from common.config import option, parse_config, run_cli
 from common.data import SOURCES, load_prices
 from common.indicators import add_indicators
 from common.paths import output_dir
@@ -38,4 +38,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
