@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from common.config import option, parse_config, run_cli
-from common.data import load_corpus
 from common.metrics import bits_per_char, perplexity
 from common.ngram import KneserNeyModel, UnigramModel
 from common.paths import output_dir
@@ -49,8 +48,9 @@ from TinyLLM.training import (
     mixed_precision,
     plot_losses,
     resolve_precision,
-    resume_run,
     setup_torch,
+    split_text,
+    start_or_resume,
     train,
 )
 
@@ -142,13 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = pick_device(config.device)
     out = prepare_run_dir(config.out)
 
-    text = load_corpus(config.data)
-    if config.dry_run:
-        text = text[:30_000]
-    split = int(len(text) * (1 - config.val_fraction))
-    train_text, val_text = text[:split], text[split:]
-    if len(val_text) < 100 or len(train_text) < 1000:
-        raise ValueError(f"{config.data} has {len(text)} characters: give at least a few thousand")
+    train_text, val_text = split_text(config)
     resuming = config.resume and (out / "resume.pt").exists()
     tokenizer = load_tokenizer(out / "tokenizer.json") if resuming else fit_tokenizer(config, train_text)
     tokenizer.save(out / "tokenizer.json")
@@ -171,13 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = WordRNN(vocab, config.embedding_dim, config.hidden_size, config.num_layers, config.cell,
                     config.dropout, config.tie_weights).to(device)
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
-    progress = None
-    if resuming:
-        progress = resume_run(out / "resume.pt", model, optimizer)
-        print(f"resuming at step {progress.step} ({progress.seconds:.0f} s already trained)")
-    else:
-        for stale in ("checkpoint.pt", "resume.pt", "samples.txt"):
-            (out / stale).unlink(missing_ok=True)
+    progress = start_or_resume(out, model, optimizer, resuming)
     write_json(out / "config.json", config)
     print(f"{config.cell} model with {count_parameters(model):,} parameters on {device}")
 

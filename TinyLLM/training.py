@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from common.data import load_corpus
 from common.runs import atomic_path
 from common.torch_utils import save_checkpoint
 from TinyLLM.model import State, detach_state
@@ -268,6 +269,30 @@ def resume_run(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -
         raise ValueError(f"{path} holds a different architecture; resume with the flags of that run ({error})") from error
     optimizer.load_state_dict(checkpoint["optimizer"])
     return Progress(**checkpoint["progress"])
+
+
+def split_text(config: Any) -> tuple[str, str]:
+    """The corpus `config.data` as (training text, validation text): the last `val_fraction` validates."""
+    text = load_corpus(config.data)
+    if config.dry_run:
+        text = text[:30_000]
+    split = int(len(text) * (1 - config.val_fraction))
+    train_text, val_text = text[:split], text[split:]
+    if len(val_text) < 100 or len(train_text) < 1000:
+        raise ValueError(f"{config.data} has {len(text)} characters: give at least a few thousand")
+    return train_text, val_text
+
+
+def start_or_resume(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, resuming: bool) -> Progress | None:
+    """Load `out/resume.pt` when resuming; otherwise delete a previous run's checkpoints and samples
+    so a fresh run never mixes with an old one. Returns the progress to continue from, or None."""
+    if resuming:
+        progress = resume_run(out / "resume.pt", model, optimizer)
+        print(f"resuming at step {progress.step} ({progress.seconds:.0f} s already trained)")
+        return progress
+    for stale in ("checkpoint.pt", "resume.pt", "samples.txt"):
+        (out / stale).unlink(missing_ok=True)
+    return None
 
 
 def setup_torch(threads: int, seed: int) -> None:
