@@ -2,15 +2,24 @@
 
 Every file is written to a temporary name in the same folder and then renamed over the target
 (`os.replace` is atomic on one filesystem), so readers see either the old file or the new one.
+
+A whole run is a transaction (`run_transaction`): it writes into a staging folder beside `--out`
+and only a complete run becomes `--out`, so a failed, killed or interrupted run never leaves the
+previous good run half-replaced, and a lock file keeps two runs out of one folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import math
 import os
+import shutil
+import socket
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -86,3 +95,156 @@ def prepare_run_dir(out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@contextlib.contextmanager
+def run_transaction(out: str | Path, resume: bool = False, resume_file: str | None = None) -> Iterator[Path]:
+    """Hold `out` for one run; yield the staging folder to write into; make it `out` only on success.
+
+        with run_transaction(config.out, resume=config.resume, resume_file="resume.pt") as staging:
+            ...  # every file of the run goes into `staging`
+
+    Beside `out` (in `out.parent`) live three hidden names:
+      .NAME.lock     the lock: pid, host and start time of the run that holds `out`;
+      .NAME.partial  the staging folder; its name is fixed so that a killed run can be resumed;
+      .NAME.old      the previous `out` for the instant between the two renames of a commit.
+
+    - A live holder of the lock means refusal (ValueError naming its pid); a lock left by a dead
+      process on this host is taken over. The lock is released on exit in every case.
+    - Fresh run (`resume=False`): a leftover staging folder is deleted and an empty one created.
+    - `resume=True`: continue in the staging folder of an interrupted run when it holds
+      `resume_file` (or exists, when `resume_file` is None); else continue from a copy of the
+      completed run in `out` when `out / resume_file` exists; else ValueError (nothing to resume).
+    - Normal exit: `out` -> .NAME.old, staging -> `out`, then .NAME.old is deleted.
+    - An exception (KeyboardInterrupt and SystemExit included) leaves `out` untouched and the
+      staging folder in place for `--resume`, then propagates.
+    """
+    out = Path(out)
+    staging = out.parent / f".{out.name}.partial"
+    with _run_lock(out):
+        _restore_interrupted_commit(out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"{out} exists and is not a folder: choose another --out, or move that file away")
+        if resume:
+            _prepare_resume(out, staging, resume_file)
+        else:
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.mkdir()
+        try:
+            yield staging
+        except BaseException:
+            if staging.is_dir() and not any(staging.iterdir()):
+                staging.rmdir()  # nothing was written: nothing to resume
+            elif staging.exists():
+                print(f"the run stopped before it finished: {out} is unchanged; its partial results are in "
+                      f"{staging} (continue with --resume, or a fresh run deletes them)", file=sys.stderr)
+            raise
+        _commit(staging, out)
+
+
+def _prepare_resume(out: Path, staging: Path, resume_file: str | None) -> None:
+    """Make `staging` the folder to continue in, or refuse when there is nothing to resume."""
+    staging_usable = staging.is_dir() and (resume_file is None or (staging / resume_file).exists())
+    if staging_usable:
+        print(f"resuming the interrupted run in {staging}")
+        return
+    if resume_file is not None and (out / resume_file).is_file():
+        if staging.exists():
+            shutil.rmtree(staging)  # an interrupted run that never reached its first resume point
+        shutil.copytree(out, staging, symlinks=True)
+        print(f"resuming the completed run in {out} (working on a copy until it finishes)")
+        return
+    wanted = f" (no {resume_file})" if resume_file else ""
+    raise ValueError(f"nothing to resume in {out}{wanted}: run without --resume first")
+
+
+def _commit(staging: Path, out: Path) -> None:
+    """Swap the finished staging folder in as `out` with renames only (no copy that could half-fail)."""
+    old = out.parent / f".{out.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.rename(out, old)
+    os.rename(staging, out)  # a crash between these two renames is repaired by the next transaction
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_interrupted_commit(out: Path) -> None:
+    """A crash between the two renames of `_commit` leaves `out` missing and `.NAME.old` present:
+    put the old run back. If both exist, the commit finished and only the deletion was missed."""
+    old = out.parent / f".{out.name}.old"
+    if not old.exists():
+        return
+    if out.exists():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(old, out)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[Path]:
+    """Create `.NAME.lock` beside `out` exclusively (O_CREAT | O_EXCL), holding pid, host and time."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise ValueError(f"cannot create the folder for {out} ({error}): choose another --out") from error
+    lock = out.parent / f".{out.name}.lock"
+    holder = {"pid": os.getpid(), "host": socket.gethostname(),
+              "since": datetime.datetime.now().isoformat(timespec="seconds")}
+    for _ in range(3):  # a stale lock is removed and creation tried again
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            _remove_if_stale(lock, out)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(holder, file)
+        break
+    else:
+        raise ValueError(f"could not take the lock {lock}: another run keeps taking it; try again")
+    try:
+        yield lock
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(lock.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                lock.unlink()
+
+
+def _remove_if_stale(lock: Path, out: Path) -> None:
+    """Delete `lock` if its holder is a dead process on this host; raise ValueError if it is alive."""
+    try:
+        holder = json.loads(lock.read_text(encoding="utf-8"))
+        pid, host, since = int(holder["pid"]), str(holder["host"]), str(holder.get("since", "?"))
+    except FileNotFoundError:
+        return  # released meanwhile
+    except (OSError, ValueError, KeyError, TypeError):
+        # Empty or unreadable: a run may be between creating the file and writing it. Only an old
+        # unreadable lock is stale.
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - lock.stat().st_mtime > 10:
+                lock.unlink()
+                return
+        raise ValueError(f"{out} is being taken by another run (lock {lock}): wait for it or choose another --out") from None
+    if host == socket.gethostname() and not _process_alive(pid):
+        print(f"taking over the stale lock of pid {pid} (no longer running) on {out}")
+        lock.unlink(missing_ok=True)
+        return
+    where = "" if host == socket.gethostname() else f" on host {host}"
+    raise ValueError(f"{out} is in use by pid {pid}{where} since {since}: wait for it or choose another --out "
+                     f"(if no such run is alive, delete {lock})")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending anything)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":
+        return True  # os.kill on Windows terminates the process: never probe there, assume alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists but belongs to another user
+    return True
