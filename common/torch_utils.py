@@ -6,9 +6,12 @@ Only the PyTorch stages import this module, so TensorFlow users never import tor
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from common.runs import _to_jsonable, atomic_path
@@ -31,25 +34,98 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, **extra: Any) -> None:
-    """Atomically save `{"model": state_dict, "config": config-as-dict, **extra}`.
+def save_checkpoint(
+    path: str | Path, model: torch.nn.Module, config: Any, *, stage: str | None = None, **extra: Any
+) -> None:
+    """Atomically save `{"stage": stage, "model": state_dict, "config": config-as-dict, **extra}`.
 
-    Writing to a temporary file first means an interrupted save never replaces a good checkpoint.
+    Everything is stored as tensors, numbers, strings, lists and dicts (dataclasses become dicts,
+    numpy values lists or numbers) so that `load_checkpoint` can read it with `weights_only=True`,
+    which never runs code from the file. Writing to a temporary file first means an interrupted
+    save never replaces a good checkpoint.
     """
-    payload = {"model": model.state_dict(), "config": _to_jsonable(config), **extra}
+    payload = {
+        "stage": stage, "model": model.state_dict(), "config": _to_jsonable(config),
+        **{key: _to_loadable(value, key) for key, value in extra.items()},
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by `save_checkpoint`, with a clear error when it is missing or broken."""
+def _to_loadable(value: Any, where: str) -> Any:
+    """`value` as types that `torch.load(weights_only=True)` accepts; a TypeError names anything else.
+
+    Like `common.runs._to_jsonable`, but tensors stay tensors and floats stay floats (inf included:
+    a best loss starts at inf), and an unknown object fails at save time rather than at load time.
+    """
+    if isinstance(value, torch.Tensor) or value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return _to_loadable(asdict(value), where)
+    if isinstance(value, dict):
+        converted = {str(k) if not isinstance(k, (int, str)) else k: _to_loadable(v, f"{where}.{k}")
+                     for k, v in value.items()}
+        if isinstance(value, OrderedDict):  # a state_dict: keep its type and version metadata
+            ordered = OrderedDict(converted)
+            if hasattr(value, "_metadata"):
+                ordered._metadata = value._metadata  # type: ignore[attr-defined]
+            return ordered
+        return converted
+    if isinstance(value, (list, tuple)):
+        items = [_to_loadable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items  # optimizer betas are tuples
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"checkpoint field {where!r} holds a {type(value).__name__}: store tensors, numbers, "
+                    "strings, lists or dicts so that the checkpoint loads without running code")
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", expected_stage: str | None = None
+) -> dict[str, Any]:
+    """Load a checkpoint written by `save_checkpoint`, never running code from the file.
+
+    `torch.load(weights_only=True)` unpickles only tensors and plain containers, so a crafted
+    file is refused instead of executed. Any file that is not a checkpoint of this project
+    (empty, truncated, another format, a pickle of objects, a checkpoint of another stage when
+    `expected_stage` is given) raises one ValueError line naming the file and what it is.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: train first, or point --out at a run folder")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file: point at the run's .pt file")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as error:  # torch raises several types for truncated / foreign files
-        raise ValueError(f"{path} is not a readable checkpoint ({error}); re-train to recreate it") from error
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for truncated / foreign / unsafe files
+        raise ValueError(f"{path} is not a checkpoint of this project: {_describe_unreadable(path, error)}; "
+                         "re-train to recreate it") from None
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
-        raise ValueError(f"{path} is not a checkpoint of this project (expected 'model' and 'config' keys)")
+        raise ValueError(f"{path} is not a checkpoint of this project: a PyTorch file without the "
+                         "'model' and 'config' entries that training writes; re-train to recreate it")
+    stage = payload.get("stage")
+    if expected_stage is not None and stage is not None and stage != expected_stage:
+        raise ValueError(f"{path} is a {stage} checkpoint, not a {expected_stage} one: "
+                         f"point --out at a {expected_stage} run folder")
     return payload
+
+
+def _describe_unreadable(path: Path, error: Exception) -> str:
+    """What a file that torch.load refused most likely is, in a few words (the errors run to paragraphs)."""
+    with path.open("rb") as file:
+        head = file.read(8)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (Keras weights?), not a PyTorch checkpoint"
+    if "weights only load failed" in str(error).lower() or "unsupported global" in str(error).lower():
+        return "it holds Python objects whose loading could run code (refused: only weights and plain data load)"
+    if head.startswith(b"PK"):
+        return "a damaged or truncated PyTorch archive"
+    if head[:1] == b"\x80":
+        return "a Python pickle, not a PyTorch checkpoint"
+    return "not a PyTorch file"
