@@ -1,0 +1,342 @@
+"""Which training recipe lets Stage 3's LSTM and Stage 4's Transformer learn a planted lag-k signal?
+
+    .venv/bin/python benchmarks/lag_recipes.py --net lstm --lags 1 20 50
+    .venv/bin/python benchmarks/lag_recipes.py --net transformer --lags 1 5 20 50 --seeds 0 1 2 --phis 0.3 0.5
+    .venv/bin/python benchmarks/lag_recipes.py --net transformer --set lr=1e-3 --set positions=sinusoidal
+
+The series come from `common.synthetic.lag_return_series`: r_t = phi * r_{t-k} + noise, so the best
+possible forecast (the oracle, phi * r_{t+1-k}) is known and every run is scored by
+
+    skill = (1 - RMSE / naive RMSE) / (1 - oracle RMSE / naive RMSE)     on test-split prices,
+
+0 for the naive forecast, 1 for the oracle. The validation windows are cut in two halves: the first
+picks the best epoch, the second is kept for a later significance test (its RMSE ratio is printed).
+The test split is only ever scored. Each network gets its own small training loop here (a fixed
+epoch budget with warm-up + cosine decay, the best epoch kept), independent of the stages' train.py.
+"""
+# ruff: noqa: E402
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: a shared 2-core machine
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.synthetic import lag_return_series, oracle_log_returns
+from common.timeseries import ForecastData, prepare_forecast_data
+
+LOOKBACK = 60
+
+
+@dataclass
+class Recipe:
+    """Every knob of both loops; each network reads the ones it knows."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: float = 0.1  # fraction of all steps spent ramping the learning rate up from 0
+    schedule: str = "cosine"  # cosine (after warm-up) | constant
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    clip: float = 1.0  # gradient-norm clip (0 = none)
+    loss: str = "mse"  # mse | huber
+    head_init: float = 0.01  # std of the output layer's initial weights (0 = zeros: exactly naive)
+    # LSTM
+    units: int = 32
+    layers: int = 1
+    unit_forget_bias: bool = True
+    # Transformer
+    d_model: int = 32
+    heads: int = 4
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    ff_dim: int = 64
+    label_len: int = 10
+    positions: str = "learned"  # learned | sinusoidal
+    scale_embedding: bool = False  # multiply the day embedding by sqrt(d_model) (drowns the position code)
+    position_std: float = 1.0  # initial std of learned positions
+
+
+def parse_set(recipe: Recipe, assignments: list[str]) -> Recipe:
+    types = {f.name: f.type for f in fields(Recipe)}
+    changes = {}
+    for item in assignments:
+        name, _, text = item.partition("=")
+        if name not in types:
+            raise SystemExit(f"error: unknown recipe field {name!r}")
+        kind = types[name]
+        if kind == "bool":
+            changes[name] = text.lower() in ("1", "true", "yes")
+        elif kind == "int":
+            changes[name] = int(text)
+        elif kind == "float":
+            changes[name] = float(text)
+        else:
+            changes[name] = text
+    return replace(recipe, **changes)
+
+
+def learning_rate_at(step: int, total_steps: int, recipe: Recipe) -> float:
+    """Linear warm-up over `recipe.warmup` of the steps, then cosine decay to 0 (or constant)."""
+    warmup_steps = max(1, int(recipe.warmup * total_steps))
+    if step < warmup_steps:
+        return recipe.lr * (step + 1) / warmup_steps
+    if recipe.schedule == "constant":
+        return recipe.lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return recipe.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def validation_halves(data: ForecastData) -> tuple[slice, slice]:
+    """The validation windows' earlier half ("select": the best epoch) and later half ("guard"), in time
+    order, the earlier half getting the odd one, as `common.timeseries` cuts them."""
+    n = len(data.splits["validation"].anchors)
+    return slice(0, n - n // 2), slice(n - n // 2, n)
+
+
+# ---------------------------------------------------------------- LSTM (Keras)
+
+
+def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Train and return (best epoch's scaled test forecast, its scaled validation forecast, info)."""
+    import keras
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+    train, validation, test = (data.splits[name] for name in ("train", "validation", "test"))
+    naive_output = float(data.target_scaler.transform(np.zeros((1, 1)))[0, 0])
+    first_half, _ = validation_halves(data)
+
+    window = keras.Input(shape=(data.lookback, data.n_features))
+    hidden = window
+    for layer in range(recipe.layers):
+        hidden = keras.layers.LSTM(
+            recipe.units, return_sequences=layer < recipe.layers - 1, dropout=recipe.dropout,
+            unit_forget_bias=recipe.unit_forget_bias,
+        )(hidden)
+    if recipe.dropout > 0:
+        hidden = keras.layers.Dropout(recipe.dropout)(hidden)
+    kernel_init = (
+        keras.initializers.RandomNormal(stddev=recipe.head_init, seed=seed) if recipe.head_init > 0 else "zeros"
+    )
+    output = keras.layers.Dense(1, kernel_initializer=kernel_init,
+                                bias_initializer=keras.initializers.Constant(naive_output))(hidden)
+    model = keras.Model(window, output)
+
+    steps_per_epoch = math.ceil(len(train.inputs) / recipe.batch_size)
+    total_steps = recipe.epochs * steps_per_epoch
+
+    class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = keras.ops.cast(step, "float32")
+            warmup_steps = float(max(1, int(recipe.warmup * total_steps)))
+            warm = recipe.lr * (step + 1.0) / warmup_steps
+            progress = (step - warmup_steps) / float(max(1, total_steps - warmup_steps))
+            decay = recipe.lr * 0.5 * (1.0 + keras.ops.cos(math.pi * keras.ops.minimum(progress, 1.0)))
+            if recipe.schedule == "constant":
+                decay = recipe.lr + 0.0 * step
+            return keras.ops.where(step < warmup_steps, warm, decay)
+
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=Schedule(), weight_decay=recipe.weight_decay,
+        global_clipnorm=recipe.clip if recipe.clip > 0 else None,
+    )
+    loss = keras.losses.Huber(delta=1.0) if recipe.loss == "huber" else "mse"
+    model.compile(optimizer=optimizer, loss=loss)
+
+    val_inputs = validation.inputs[first_half]
+    val_targets = validation.targets[first_half]
+    state = {"best": np.inf, "weights": None, "epoch": 0, "val": []}
+
+    class KeepBest(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            predicted = self.model.predict_on_batch(val_inputs)
+            val_loss = float(np.mean((predicted - val_targets) ** 2))
+            state["val"].append(val_loss)
+            if val_loss < state["best"]:
+                state.update(best=val_loss, weights=self.model.get_weights(), epoch=epoch + 1)
+
+    start = time.perf_counter()
+    model.fit(train.inputs, train.targets, batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
+              callbacks=[KeepBest()], verbose=0)
+    seconds = time.perf_counter() - start
+    model.set_weights(state["weights"])
+    test_out = model.predict(test.inputs, batch_size=1024, verbose=0)
+    val_out = model.predict(validation.inputs, batch_size=1024, verbose=0)
+    return test_out, val_out, {"seconds": seconds, "best_epoch": state["epoch"], "val_curve": state["val"]}
+
+
+# ---------------------------------------------------------------- Transformer (PyTorch)
+
+
+def build_transformer(data: ForecastData, recipe: Recipe):
+    import torch
+    from torch import nn
+
+    from CodeLLM.model import TransformerForecaster, sinusoidal_positions
+
+    class Forecaster(TransformerForecaster):
+        """Stage 4's encoder-decoder with the embedding options under test."""
+
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            if recipe.positions == "learned":
+                self.position_table = nn.Parameter(torch.randn(data.lookback + data.horizon, recipe.d_model)
+                                                   * recipe.position_std)
+            if recipe.head_init > 0:
+                nn.init.normal_(self.head.weight, std=recipe.head_init)
+
+        def _embed(self, days, first_position):
+            positions = torch.arange(first_position, first_position + days.shape[1], device=days.device)
+            embedded = self.embedding(days)
+            if recipe.scale_embedding:
+                embedded = embedded * math.sqrt(self.d_model)
+            code = (self.position_table[positions] if recipe.positions == "learned"
+                    else sinusoidal_positions(positions, self.d_model))
+            return self.input_dropout(embedded + code)
+
+    naive_output = data.target_scaler.transform(np.zeros((1, data.horizon)))[0].tolist()
+    return Forecaster(
+        n_features=data.n_features, horizon=data.horizon, d_model=recipe.d_model, heads=recipe.heads,
+        encoder_layers=recipe.encoder_layers, decoder_layers=recipe.decoder_layers, ff_dim=recipe.ff_dim,
+        dropout=recipe.dropout, label_len=recipe.label_len, naive_output=naive_output,
+    )
+
+
+def train_transformer(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = build_transformer(data, recipe)
+    train, validation, test = (data.splits[name] for name in ("train", "validation", "test"))
+    first_half, _ = validation_halves(data)
+    inputs = torch.from_numpy(train.inputs)
+    targets = torch.from_numpy(train.targets)
+    val_inputs = torch.from_numpy(validation.inputs[first_half])
+    val_targets = validation.targets[first_half]
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (decay if parameter.ndim >= 2 and "position" not in name else no_decay).append(parameter)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+    loss_fn = nn.HuberLoss(delta=1.0) if recipe.loss == "huber" else nn.MSELoss()
+    steps_per_epoch = math.ceil(len(inputs) / recipe.batch_size)
+    total_steps = recipe.epochs * steps_per_epoch
+    generator = torch.Generator().manual_seed(seed)
+    best, best_state, best_epoch, curve, step = np.inf, None, 0, [], 0
+    start = time.perf_counter()
+    for epoch in range(recipe.epochs):
+        model.train()
+        order = torch.randperm(len(inputs), generator=generator)
+        for begin in range(0, len(order), recipe.batch_size):
+            batch = order[begin:begin + recipe.batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(step, total_steps, recipe)
+            loss = loss_fn(model(inputs[batch]), targets[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
+            optimizer.step()
+            step += 1
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(np.mean((model(val_inputs).numpy() - val_targets) ** 2))
+        curve.append(val_loss)
+        if val_loss < best:
+            best, best_epoch = val_loss, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    seconds = time.perf_counter() - start
+    model.load_state_dict(best_state)
+    model.eval()
+    with torch.no_grad():
+        test_out = model(torch.from_numpy(test.inputs)).numpy()
+        val_out = model(torch.from_numpy(validation.inputs)).numpy()
+    return test_out, val_out, {"seconds": seconds, "best_epoch": best_epoch, "val_curve": curve}
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def score(prices: pd.DataFrame, data: ForecastData, lag: int, phi: float, test_out: np.ndarray,
+          val_out: np.ndarray) -> dict:
+    """RMSE ratios to naive on test (and on the validation's second half) and the skill vs the oracle."""
+    oracle = pd.Series(oracle_log_returns(prices, lag, phi), index=prices.index).reindex(data.dates).to_numpy()
+    result = {}
+    for split, out, rows in (("test", test_out, slice(None)), ("val2", val_out, validation_halves(data)[1])):
+        name = "test" if split == "test" else "validation"
+        actual = data.actual_prices(name)[rows, 0]
+        naive = data.anchor_close(name)[rows]
+        model_price = data.to_prices(name, out)[rows, 0]
+        oracle_price = naive * np.exp(oracle[data.splits[name].anchors[rows]])
+        naive_rmse = rmse(actual, naive)
+        result[f"{split}_ratio"] = rmse(actual, model_price) / naive_rmse
+        result[f"{split}_oracle_ratio"] = rmse(actual, oracle_price) / naive_rmse
+        if phi != 0:
+            result[f"{split}_skill"] = (1 - result[f"{split}_ratio"]) / (1 - result[f"{split}_oracle_ratio"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--net", choices=("lstm", "transformer"), required=True)
+    parser.add_argument("--lags", type=int, nargs="+", default=[1, 20, 50])
+    parser.add_argument("--phis", type=float, nargs="+", default=[0.5])
+    parser.add_argument("--noises", type=float, nargs="+", default=[0.01])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", action="append", default=[], help="override a recipe field, e.g. lr=1e-3")
+    parser.add_argument("--jsonl", type=Path, default=Path(__file__).with_name("lag_recipes_runs.jsonl"))
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    recipe = parse_set(Recipe(), args.set)
+    train = train_lstm if args.net == "lstm" else train_transformer
+    rows = []
+    for lag in args.lags:
+        for phi in args.phis:
+            for noise in args.noises:
+                for seed in args.seeds:
+                    prices = lag_return_series(lag=lag, phi=phi, noise=noise, seed=seed)
+                    data = prepare_forecast_data(prices, lookback=LOOKBACK, horizon=1)
+                    test_out, val_out, info = train(data, recipe, seed)
+                    result = {"net": args.net, "tag": args.tag, "lag": lag, "phi": phi, "noise": noise, "seed": seed,
+                              **score(prices, data, lag, phi, test_out, val_out),
+                              "seconds": round(info["seconds"], 1), "best_epoch": info["best_epoch"],
+                              "overrides": args.set}
+                    rows.append(result)
+                    print(f"k={lag:3d} phi={phi} noise={noise} seed={seed}: skill={result.get('test_skill', float('nan')):6.3f} "
+                          f"ratio={result['test_ratio']:.4f} (oracle {result['test_oracle_ratio']:.4f}) "
+                          f"val2_skill={result.get('val2_skill', float('nan')):6.3f} best_epoch={info['best_epoch']} "
+                          f"{info['seconds']:.1f}s", flush=True)
+                    with args.jsonl.open("a") as handle:
+                        handle.write(json.dumps({**result, "recipe": asdict(recipe)}) + "\n")
+    frame = pd.DataFrame(rows)
+    columns = [c for c in ("test_skill", "test_ratio", "val2_skill", "seconds") if c in frame]
+    print(frame.groupby("lag")[columns].agg(["mean", "std"]).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
