@@ -127,3 +127,92 @@ def plot_history(history: dict[str, list[float]], path: str | Path, title: str =
     axis.legend()
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+FORECAST_STYLES = {  # name in predictions.csv -> (label suffix, colour, line style)
+    "naive": ("naive", "tab:gray", "--"), "drift": ("drift", "tab:brown", ":"), "ar": ("AR(p)", "tab:green", "-"),
+    "moving_average": ("moving average", "tab:olive", "-"), "linear": ("ridge", "tab:purple", "-"),
+}
+
+
+def _styles(model_label: str) -> dict[str, tuple[str, str, str]]:
+    color = COLORS.get(model_label, "tab:red")
+    return {"as_trained": (f"{model_label} as trained", color, "-"), **FORECAST_STYLES}
+
+
+def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: Path, title: str) -> None:
+    """The three test-period plots of a run, from its predictions.csv frame (1-day-ahead rows):
+
+    - predictions.png: prices with the as-trained network beside naive (a 0.3 % difference hides in
+      a price chart, so the next plot is the one to read);
+    - cumulative_error.png: for every forecast, Σ (naive error² − forecast error²) over time: a line
+      above zero has beaten naive so far; a steady climb is skill, a jump is one lucky day;
+    - returns_scatter.png: predicted vs actual next-day return: skill is a cloud tilted along y = x.
+    """
+    first = frame[frame["step"] == 1]
+    dates = pd.to_datetime(first["date"]).to_numpy()
+    actual = first["actual"].to_numpy()
+    guarded_note = "guard kept the network" if kept else "guard fell back to naive: the deployed forecast IS naive"
+    styles = _styles(model_label)
+
+    plot_forecasts(dates, actual, {f"{model_label} (as trained)": first["as_trained"].to_numpy(),
+                                   "naive": first["naive"].to_numpy()},
+                   out / "predictions.png", title=f"{title}: test period, 1 day ahead ({guarded_note})")
+
+    fig, axis = plt.subplots(figsize=(12, 5))
+    naive_error = (actual - first["naive"].to_numpy()) ** 2
+    for name, (label, color, style) in styles.items():
+        if name == "naive" or name not in first:
+            continue
+        gain = np.cumsum(naive_error - (actual - first[name].to_numpy()) ** 2)
+        axis.plot(dates, gain, color=color, ls=style, lw=1.8 if name == "as_trained" else 1.0, label=label)
+    axis.axhline(0, color="black", lw=0.8)
+    axis.set_ylabel("Σ (naive error² − forecast error²)  ($²)")
+    axis.set_title(f"{title}: cumulative gain over naive, test period ({guarded_note})")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="upper left")
+    _date_axis(axis)
+    fig.tight_layout()
+    save_figure(fig, out / "cumulative_error.png")
+
+    anchor = first["anchor_close"].to_numpy()
+    true_return = 100 * np.log(actual / anchor)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), sharex=True, sharey=True)
+    for axis, name in zip(axes, ("as_trained", "ar", "linear")):
+        label, color, _ = styles[name]
+        predicted = 100 * np.log(first[name].to_numpy() / anchor)
+        axis.scatter(predicted, true_return, s=6, alpha=0.5, color=color)
+        correlation = np.corrcoef(predicted, true_return)[0, 1] if np.std(predicted) > 0 else float("nan")
+        axis.set_title(f"{label}: corr {correlation:.2f}")
+        axis.axhline(0, color="gray", lw=0.5)
+        axis.axvline(0, color="gray", lw=0.5)
+        axis.set_xlabel("predicted return (%)")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("actual return (%)")
+    fig.suptitle(f"{title}: predicted vs actual next-day return, test period")
+    fig.tight_layout()
+    save_figure(fig, out / "returns_scatter.png")
+
+
+def plot_lag_profiles(
+    profiles: dict[str, np.ndarray], path: str | Path, title: str, note: str = "", true_lag: int | None = None
+) -> Path:
+    """Per day of the window (0 = last known close), where each as-trained network looks: one line
+    per profile (shares summing to 1). `true_lag` marks where a planted signal sits."""
+    fig, axis = plt.subplots(figsize=(11, 4.5))
+    for name, values in profiles.items():
+        values = np.asarray(values, dtype=np.float64)
+        day = np.arange(-len(values) + 1, 1)
+        axis.plot(day, values, marker=".", lw=1.2, label=name)
+    lookback = len(next(iter(profiles.values())))
+    axis.axhline(1 / lookback, color="gray", ls=":", lw=0.8, label="uniform (1 / lookback)")
+    if true_lag is not None:
+        # r_{t+1} depends on r_{t+1-k}: the day k-1 before the last known close
+        axis.axvline(-(true_lag - 1), color="tab:red", ls="--", lw=0.8, label=f"planted lag {true_lag}")
+    axis.set_xlabel("day in the window (0 = last known close)")
+    axis.set_ylabel("share over the window")
+    axis.set_title(title + (f"\n{note}" if note else ""))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -9,8 +9,12 @@ The recipe, and why:
 2. The target is the log return from the last known close to each of the next `horizon` closes:
    y[t, h-1] = log(close[t+h] / close[t]). A prediction becomes a price as close[t] * exp(y), and
    every metric is computed on prices. "No change" (y = 0) is exactly the naive forecast.
-3. Rows are split chronologically into train / validation / test; a window (its `lookback` inputs
-   and its `horizon` targets) lies entirely inside one split: none straddles a border.
+3. Rows are split chronologically into train / validation / test. Every target of a window lies in
+   one split, and every day of a split after the first training window is a target: a validation or
+   test window may read its *inputs* from days before the border (the past is known at forecast
+   time), but no target crosses a border. The validation windows are halved in time order: "select"
+   (early stopping, the best epoch, baseline settings) and "guard" (the test of "better than naive?",
+   on windows nothing was chosen on).
 4. Feature and target scalers are fitted on the training split only, then applied everywhere.
 """
 
@@ -24,6 +28,8 @@ import pandas as pd
 from common.indicators import add_indicators
 
 SPLITS = ("train", "validation", "test")
+VALIDATION_HALVES = ("select", "guard")  # the two halves of "validation", in time order
+MIN_VALIDATION_WINDOWS = 20  # 10 per half: the least that a significance test can say anything from
 # Rows lost before every feature is defined: MACD's signal line needs 26 + 9 - 1 closes.
 WARMUP_ROWS = 33
 
@@ -131,7 +137,7 @@ class ForecastData:
     borders: dict  # split -> (start_row, stop_row)
     feature_scaler: Standardizer
     target_scaler: Standardizer
-    splits: dict = field(default_factory=dict)  # split -> Windows
+    splits: dict = field(default_factory=dict)  # split (and validation half) -> Windows
 
     @property
     def n_features(self) -> int:
@@ -164,10 +170,24 @@ class ForecastData:
             for name, (start, stop) in self.borders.items()
         }
 
+    def scored(self, split: str = "test") -> dict:
+        """{"first", "last", "windows"}: the target dates actually scored in `split` (first step)."""
+        dates = self.target_dates(split)[:, 0]
+        return {"first": str(pd.Timestamp(dates[0]).date()), "last": str(pd.Timestamp(dates[-1]).date()),
+                "windows": int(len(dates))}
+
 
 def window_anchors(start: int, stop: int, lookback: int, horizon: int) -> np.ndarray:
-    """Rows t such that inputs t-lookback+1..t and targets t+1..t+horizon all lie in [start, stop)."""
-    return np.arange(start + lookback - 1, stop - horizon)
+    """Rows t whose targets t+1..t+horizon all lie in [start, stop) and whose inputs
+    t-lookback+1..t exist (they may lie before `start`: the past is known)."""
+    return np.arange(max(start - 1, lookback - 1), stop - horizon)
+
+
+def halve(windows: Windows) -> tuple[Windows, Windows]:
+    """Split windows in two in time order (the earlier half gets the odd one)."""
+    middle = (len(windows.anchors) + 1) // 2
+    first, second = slice(0, middle), slice(middle, None)
+    return tuple(Windows(windows.inputs[part], windows.targets[part], windows.anchors[part]) for part in (first, second))
 
 
 def prepare_forecast_data(
@@ -202,13 +222,17 @@ def prepare_forecast_data(
     features = features.iloc[first:]
     n_rows = len(features)
     borders = borders or chronological_borders(n_rows, train_fraction, validation_fraction)
+    smallest = min(train_fraction, validation_fraction, 1 - train_fraction - validation_fraction)
     for name, (start, stop) in borders.items():
-        if stop - start < lookback + horizon:
-            need = int(np.ceil((lookback + horizon) / min(train_fraction, validation_fraction, 1 - train_fraction - validation_fraction)))
+        # train must hold whole windows; validation enough windows for its two halves; test one.
+        need = {"train": lookback + horizon, "validation": MIN_VALIDATION_WINDOWS + horizon - 1}.get(name, horizon)
+        if stop - start < need:
+            rows_needed = int(np.ceil(max(lookback, MIN_VALIDATION_WINDOWS) + horizon) / smallest)
             raise ValueError(
-                f"the {name} split has {stop - start} rows but one window needs lookback + horizon = "
-                f"{lookback + horizon}: the series has {len(prices)} rows ({first} used for indicator warm-up). "
-                f"Use a shorter --lookback/--horizon or a longer series (about {need + first}+ rows)."
+                f"the {name} split has {stop - start} rows, too few for lookback {lookback} and horizon {horizon} "
+                f"(train needs lookback + horizon rows, validation {MIN_VALIDATION_WINDOWS} windows): the series "
+                f"has {len(prices)} rows ({first} used for indicator warm-up). Use a shorter --lookback/--horizon "
+                f"or a longer series (about {rows_needed + first}+ rows)."
             )
 
     log_close = np.log(prices["Close"].to_numpy(dtype=np.float64)[first:])
@@ -228,6 +252,12 @@ def prepare_forecast_data(
         targets = log_close[anchors[:, None] + steps] - log_close[anchors][:, None]  # (windows, horizon)
         raw_windows[name] = (inputs, targets, anchors)
     target_scaler = Standardizer.fit(raw_windows["train"][1]) if scalers is None else scalers[1]
+    splits = {
+        name: Windows(inputs=inputs, targets=target_scaler.transform(targets).astype(np.float32), anchors=anchors)
+        for name, (inputs, targets, anchors) in raw_windows.items()
+    }
+    if "validation" in splits:
+        splits.update(zip(VALIDATION_HALVES, halve(splits["validation"])))
 
     return ForecastData(
         dates=pd.DatetimeIndex(features.index),
@@ -238,8 +268,5 @@ def prepare_forecast_data(
         borders=dict(borders),
         feature_scaler=feature_scaler,
         target_scaler=target_scaler,
-        splits={
-            name: Windows(inputs=inputs, targets=target_scaler.transform(targets).astype(np.float32), anchors=anchors)
-            for name, (inputs, targets, anchors) in raw_windows.items()
-        },
+        splits=splits,
     )

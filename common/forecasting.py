@@ -1,0 +1,401 @@
+"""One forecasting harness for every network: MemoryLLM's Keras LSTM and CodeLLM's PyTorch
+Transformer supply a model behind the small `Forecaster` interface; everything else — the training
+budget and learning-rate schedule, the choice of the best epoch, the guard, the forecasts, scoring
+against the baselines, the run folder, reloading a run, and walk-forward — is written once, here, so
+the two stages are judged by exactly the same rules (as Time-Series-Library gives every model one
+`Model(configs)` interface and minGPT's trainer "has nothing to do with GPT").
+
+The recipe, and why:
+1. Train for a fixed epoch budget with a short linear warm-up and a cosine decay of the learning
+   rate (a run ends at a small rate, where the last improvements come from). Early stopping with
+   generous patience only cuts the budget short when validation has long stopped improving.
+2. The *as-trained* network is the epoch (≥ 1) with the lowest loss on the validation split's
+   first half ("select"). Nothing else is done to it: no shrinkage, no fallback.
+3. The *guard* decides what you would deploy: keep the network only if a Diebold-Mariano test
+   (Newey-West variance, Harvey-Leybourne-Newbold correction) says it beats naive at 5 % on the
+   validation split's second half ("guard"), which nothing was chosen on; otherwise deploy naive.
+   The same rule judges the AR and ridge baselines. Both forecasts are always reported.
+4. The test split is read once, at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from common.baselines import fit_baselines, naive_forecast
+from common.config import config_from_dict, option
+from common.forecast_report import comparison_table, squared_errors, write_forecast_run
+from common.forecast_setup import ForecastDataConfig, load_forecast_data
+from common.runs import atomic_path, prepare_run_dir, read_json, write_json
+from common.seed import set_seed
+from common.stats import diebold_mariano
+from common.timeseries import ForecastData, Standardizer, Windows
+
+SCALERS_FILE = "scalers.json"
+GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors, Newey-West "
+              "variance with >= horizon - 1 lags, Harvey-Leybourne-Newbold correction) rejects 'no better than "
+              "naive' at level alpha on the validation split's second half; otherwise forecast naive")
+
+
+@dataclass
+class ForecastConfig(ForecastDataConfig):
+    """The data options plus the training recipe both networks share. A stage subclasses it, adds its
+    model's options and may re-declare a field to give it its own default."""
+
+    epochs: int = option(60, "epoch budget; the learning rate follows a cosine to the last one")
+    batch_size: int = option(32, "windows per step: ~50 steps per epoch on 1,700 windows")
+    learning_rate: float = option(2e-3, "peak AdamW step, reached after the warm-up")
+    min_lr_ratio: float = option(0.05, "the cosine ends at this fraction of the peak rate")
+    warmup_epochs: int = option(2, "epochs of linear warm-up: the first steps see random features")
+    weight_decay: float = option(0.0, "AdamW decay; the guard, not a penalty, protects against noise")
+    patience: int = option(20, "epochs without a better 'select' loss before stopping (0 = never stop early)")
+    max_seconds: float = option(0.0, "stop training after this many seconds (0 = the epoch budget only)")
+    guard_alpha: float = option(0.05, "level of the guard's Diebold-Mariano test against naive (one-sided)")
+
+    def validate(self) -> None:
+        """Raise a ValueError naming the option that cannot work."""
+        for name in ("epochs", "batch_size", "lookback", "horizon", "ma_window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup_epochs", "patience"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"--learning-rate must be a positive number, got {self.learning_rate}")
+        if not 0 < self.min_lr_ratio <= 1:
+            raise ValueError(f"--min-lr-ratio must be in (0, 1], got {self.min_lr_ratio}")
+        if self.weight_decay < 0 or self.max_seconds < 0:
+            raise ValueError("--weight-decay and --max-seconds must be 0 or more")
+        if not 0 < self.guard_alpha < 1:
+            raise ValueError(f"--guard-alpha is a test level in (0, 1), got {self.guard_alpha}")
+        if not (0 < self.train_fraction < 1 and 0 < self.validation_fraction < 1
+                and self.train_fraction + self.validation_fraction < 1):
+            raise ValueError(f"--train-fraction and --validation-fraction must be in (0, 1) and leave a test split, "
+                             f"got {self.train_fraction} and {self.validation_fraction}")
+
+
+class Forecaster(Protocol):
+    """What a stage supplies: a network from scaled windows to scaled log returns, and its upkeep.
+
+    Shapes: inputs (windows, lookback, features) float32; outputs (windows, horizon) scaled returns.
+    """
+
+    label: str  # "LSTM", "Transformer": the name in tables and plots
+    weights_file: str  # file name of the trained weights in a run folder
+
+    def train_epoch(self, train: Windows, learning_rate: float, epoch: int) -> float:
+        """One pass over the shuffled training windows at this rate; returns the mean training loss."""
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray: ...
+    def get_state(self) -> Any: ...  # an in-memory copy of the weights (the best epoch so far)
+    def set_state(self, state: Any) -> None: ...
+    def save(self, path: Path) -> None: ...  # weights only, written atomically
+    def load(self, path: Path) -> None: ...  # weights only; a clear ValueError for a bad file
+    def params(self) -> int: ...
+
+    def lag_profiles(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """{name: (lookback,) share per day of the window}: where the network looks (saliency, attention)."""
+
+    def describe(self) -> dict[str, Any]: ...  # {"framework": ..., "device": ...}
+
+
+@dataclass
+class Stage:
+    """How the harness builds and names one stage's network."""
+
+    name: str  # "MemoryLLM": run folders, metrics.json
+    model: str  # "lstm": metrics.json
+    label: str  # "LSTM": tables and plots
+    config_cls: type
+    make: Callable[[Any, ForecastData], Forecaster]  # (config, data) -> an untrained forecaster
+    extra_plots: Callable[[Forecaster, ForecastData, Path], None] | None = None  # e.g. attention maps
+
+
+@dataclass
+class FitResult:
+    history: dict[str, list[float]]  # per epoch: loss, val_loss (the "select" half), learning_rate, seconds
+    epochs_run: int
+    best_epoch: int  # ≥ 1: the as-trained network is this epoch
+    train_seconds: float
+    interrupted: bool = False
+
+
+def learning_rate_at(config: ForecastConfig, epoch: int) -> float:
+    """Linear warm-up over `warmup_epochs`, then a cosine from the peak to min_lr_ratio x peak at the
+    last epoch of the budget (epochs count from 1)."""
+    if epoch <= config.warmup_epochs:
+        return config.learning_rate * epoch / (config.warmup_epochs + 1)
+    span = max(config.epochs - config.warmup_epochs, 1)
+    progress = min((epoch - config.warmup_epochs - 1) / max(span - 1, 1), 1.0)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
+
+
+def scaled_loss(forecaster: Forecaster, windows: Windows) -> float:
+    """Mean squared error on scaled log returns: the training loss, on held-out windows."""
+    return float(np.mean((forecaster.predict(windows.inputs) - windows.targets) ** 2))
+
+
+def fit(forecaster: Forecaster, data: ForecastData, config: ForecastConfig, verbose: bool = True) -> FitResult:
+    """Train on data.splits["train"] and leave `forecaster` at the epoch with the lowest loss on the
+    "select" half of validation. Ctrl-C stops training and keeps the best epoch so far."""
+    train, select = data.splits["train"], data.splits["select"]
+    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "learning_rate": [], "seconds": []}
+    best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
+    started = time.perf_counter()
+    interrupted = False
+    bar = tqdm(range(1, config.epochs + 1), desc=forecaster.label, unit="epoch", disable=not verbose)
+    try:
+        for epoch in bar:
+            epoch_started = time.perf_counter()
+            rate = learning_rate_at(config, epoch)
+            loss = forecaster.train_epoch(train, rate, epoch)
+            val_loss = scaled_loss(forecaster, select)
+            if not math.isfinite(loss) or not math.isfinite(val_loss):
+                raise ValueError(f"training diverged at epoch {epoch} (loss {loss}): lower --learning-rate")
+            for key, value in (("loss", loss), ("val_loss", val_loss), ("learning_rate", rate),
+                               ("seconds", time.perf_counter() - epoch_started)):
+                history[key].append(value)
+            if val_loss < best_loss:
+                best_loss, best_epoch, best_state, stale = val_loss, epoch, forecaster.get_state(), 0
+            else:
+                stale += 1
+            bar.set_postfix(loss=f"{loss:.4f}", val=f"{val_loss:.4f}", best=best_epoch)
+            if config.patience and stale >= config.patience:
+                break
+            if config.max_seconds and time.perf_counter() - started > config.max_seconds:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted: keeping the best epoch so far ({best_epoch})")
+    finally:
+        bar.close()
+    if best_state is None:
+        raise ValueError("training was interrupted before the first epoch ended: nothing to evaluate")
+    forecaster.set_state(best_state)
+    return FitResult(history, len(history["loss"]), best_epoch, time.perf_counter() - started, interrupted)
+
+
+def network_prices(forecaster: Forecaster, data: ForecastData, split: str) -> np.ndarray:
+    """(windows, horizon) price forecasts of the network for `split`."""
+    return data.to_prices(split, forecaster.predict(data.splits[split].inputs))
+
+
+def guard_decision(data: ForecastData, predicted_guard: np.ndarray, alpha: float) -> dict[str, Any]:
+    """The guard's verdict for a forecast of the "guard" half: kept, and the evidence."""
+    actual = data.actual_prices("guard")
+    statistic, p_value = diebold_mariano(squared_errors(actual, naive_forecast(data, "guard")),
+                                         squared_errors(actual, predicted_guard), data.horizon)
+    p_value = 1.0 if p_value is None else p_value
+    return {"kept": bool(p_value < alpha), "rule": GUARD_RULE, "alpha": alpha, "dm_stat_validation": statistic,
+            "dm_pvalue_validation": p_value, "windows": int(len(actual))}
+
+
+def all_forecasts(
+    forecaster: Forecaster, data: ForecastData, config: ForecastConfig, split: str = "test"
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, Any]]:
+    """(forecasts, guards, baseline info) for `split`: the network as trained and guarded, then every
+    baseline. `guards` holds the guard's verdict on the network ("model"), AR and ridge."""
+    baselines = fit_baselines(data, config.ma_window)
+    on_guard = baselines.forecasts("guard")
+    guards = {"model": guard_decision(data, network_prices(forecaster, data, "guard"), config.guard_alpha)}
+    for name in ("ar", "linear"):
+        guards[name] = guard_decision(data, on_guard[name], config.guard_alpha)
+    as_trained = network_prices(forecaster, data, split)
+    naive = naive_forecast(data, split)
+    forecasts = {"as_trained": as_trained, "guarded": as_trained if guards["model"]["kept"] else naive,
+                 **baselines.forecasts(split)}
+    return forecasts, guards, baselines.info
+
+
+def save_scalers(out: Path, data: ForecastData) -> None:
+    write_json(out / SCALERS_FILE, {"feature_names": data.feature_names, "feature_scaler": data.feature_scaler.to_dict(),
+                                    "target_scaler": data.target_scaler.to_dict()})
+
+
+def write_history(out: Path, history: dict[str, list[float]]) -> None:
+    frame = pd.DataFrame({"epoch": range(1, len(history["loss"]) + 1), **history})
+    with atomic_path(out / "history.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def time_inference(forecaster: Forecaster, inputs: np.ndarray, repeats: int = 3) -> float:
+    """Milliseconds per window of the network's batched forward pass, best of `repeats` after a warm-up."""
+    forecaster.predict(inputs)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        forecaster.predict(inputs)
+        times.append(time.perf_counter() - started)
+    return 1000.0 * min(times) / len(inputs)
+
+
+def report_run(
+    stage: Stage, forecaster: Forecaster, data: ForecastData, config: ForecastConfig, info: dict[str, Any],
+    out: Path, fit_result: FitResult | None = None, extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Forecast, guard, score and plot a trained network into `out`; returns metrics.json's content."""
+    from common.plotting import plot_lag_profiles
+
+    forecasts, guards, baseline_info = all_forecasts(forecaster, data, config)
+    guard = guards["model"]
+    extra = {**(extra or {}), **forecaster.describe(), "params": forecaster.params(),
+             "inference_ms_per_window": time_inference(forecaster, data.splits["test"].inputs),
+             "baseline_guards": {name: guards[name] for name in ("ar", "linear")},
+             "baseline_settings": baseline_info, "seed": config.seed}
+    history = None
+    if fit_result is not None:
+        extra.update(train_seconds=fit_result.train_seconds, epochs_run=fit_result.epochs_run,
+                     best_epoch=fit_result.best_epoch, interrupted=fit_result.interrupted,
+                     seconds_per_epoch=fit_result.train_seconds / max(fit_result.epochs_run, 1))
+        history = {"loss": fit_result.history["loss"], "val_loss (select half)": fit_result.history["val_loss"]}
+    metrics = write_forecast_run(out, data, forecasts, header={"stage": stage.name, "model": stage.model},
+                                 data_info=info, guard=guard, history=history, extra=extra, model_label=stage.label)
+    note = ("the guard kept this network: it is the deployed forecast" if guard["kept"] else
+            "the guard fell back to naive: this as-trained network is NOT the deployed forecast")
+    profiles = forecaster.lag_profiles(data.splits["test"].inputs)
+    plot_lag_profiles(profiles, out / "interpretability.png",
+                      title=f"{metrics['series']} — {stage.label} as trained: where it looks (test windows)", note=note)
+    write_json(out / "lag_profiles.json", profiles)
+    if stage.extra_plots is not None:
+        stage.extra_plots(forecaster, data, out)
+    return metrics
+
+
+def run(stage: Stage, config: ForecastConfig, verbose: bool = True) -> dict[str, Any]:
+    """Train a stage's network as `config` says, write its run folder, and return its metrics."""
+    config.validate()
+    data, info = load_forecast_data(config)  # first: a bad input fails before any file is touched
+    if verbose:
+        windows = {name: len(split.anchors) for name, split in data.splits.items()}
+        print(f"{info['source']}: {info['rows']} rows {info['first_date']} -> {info['last_date']}, "
+              f"{data.n_features} features, windows {windows}")
+    out = prepare_run_dir(config.out)
+    set_seed(config.seed)
+    forecaster = stage.make(config, data)
+    result = fit(forecaster, data, config, verbose)
+    write_json(out / "config.json", config)
+    save_scalers(out, data)
+    forecaster.save(out / forecaster.weights_file)
+    write_history(out, result.history)
+    metrics = report_run(stage, forecaster, data, config, info, out, result)
+    if verbose:
+        print_summary(stage, metrics, out)
+    return metrics
+
+
+def print_summary(stage: Stage, metrics: dict[str, Any], out: Path) -> None:
+    guard, scored = metrics["guard"], metrics["scored"]
+    rows = {f"{stage.label} trained" if name == "as_trained" else f"{stage.label} guarded" if name == "guarded"
+            else name: values for name, values in metrics["forecasts"].items()}
+    if "best_epoch" in metrics:
+        print(f"\nbest epoch {metrics['best_epoch']} of {metrics['epochs_run']} ('select' half), "
+              f"trained in {metrics['train_seconds']:.1f} s")
+    print(f"guard: {'kept' if guard['kept'] else 'fell back to naive'} (DM p = {guard['dm_pvalue_validation']:.3f} "
+          f"on {guard['windows']} 'guard' windows, alpha {guard['alpha']})")
+    print(f"test {scored['first']} .. {scored['last']}, {scored['windows']} windows\n")
+    print(comparison_table(rows))
+    print(f"\nresults in {out}")
+
+
+def load_run(
+    stage: Stage, out: str | Path, overrides: dict[str, Any] | None = None
+) -> tuple[Forecaster, ForecastData, dict[str, Any], ForecastConfig]:
+    """(forecaster, data, data_info, config) of a trained run, its windows rebuilt with the run's own
+    scalers and feature list; `overrides` swaps data options (ticker, csv, start, end, source)."""
+    out = Path(out)
+    config = config_from_dict(stage.config_cls, read_json(out / "config.json"))  # as resolved at training
+    config = dataclasses.replace(config, **(overrides or {}))
+    scalers = read_json(out / SCALERS_FILE)
+    data, info = load_forecast_data(
+        config, scalers=(Standardizer.from_dict(scalers["feature_scaler"]), Standardizer.from_dict(scalers["target_scaler"])),
+        feature_names=scalers["feature_names"],
+    )
+    weights = out / stage.make(config, data).weights_file
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights} does not exist: train first with python {stage.name}/train.py --out {out}")
+    set_seed(config.seed)
+    forecaster = stage.make(config, data)
+    forecaster.load(weights)
+    return forecaster, data, info, config
+
+
+@dataclass
+class FoldResult:
+    row: dict[str, Any]
+    losses: dict[str, np.ndarray] = field(default_factory=dict)  # per test window: squared errors
+
+
+def walk_forward(
+    stages: list[tuple[Stage, ForecastConfig]], folds: int = 6, verbose: bool = True
+) -> dict[str, Any]:
+    """Expanding-window folds, each model refitted at its full budget on every fold.
+
+    Fold k trains on every row before its validation block, picks its epoch and passes its guard on
+    that block's halves, and is scored on the next block. Returns per-fold rows, mean ± std of RMSE /
+    naive per forecast, and a Diebold-Mariano test against naive pooled over all folds' test windows.
+    """
+    from common.data import load_prices
+    from common.timeseries import (
+        chronological_borders,
+        make_features,
+        prepare_forecast_data,
+        walk_forward_borders,
+    )
+
+    config = stages[0][1]
+    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end, source=config.source)
+    n_rows = int(make_features(prices).notna().all(axis=1).sum())
+    borders = walk_forward_borders(n_rows, folds, validation_fraction=config.validation_fraction)
+    headline = chronological_borders(n_rows, config.train_fraction, config.validation_fraction)
+    results = []
+    for index, fold_borders in enumerate(borders, start=1):
+        started = time.perf_counter()
+        data = prepare_forecast_data(prices, lookback=config.lookback, horizon=config.horizon, borders=fold_borders)
+        actual = data.actual_prices("test")
+        naive = naive_forecast(data, "test")
+        forecasts: dict[str, np.ndarray] = {}
+        kept: dict[str, bool] = {}
+        for stage, stage_config in stages:
+            set_seed(stage_config.seed)
+            forecaster = stage.make(stage_config, data)
+            fit(forecaster, data, stage_config, verbose=False)
+            model_forecasts, guards, _ = all_forecasts(forecaster, data, stage_config)
+            forecasts[f"{stage.label} as trained"] = model_forecasts["as_trained"]
+            forecasts[f"{stage.label} guarded"] = model_forecasts["guarded"]
+            kept[stage.label] = guards["model"]["kept"]
+            for name in ("drift", "ar", "linear"):
+                forecasts[name] = model_forecasts[name]
+        test_start, test_stop = fold_borders["test"]
+        overlap = [name for name in ("validation", "test")
+                   if test_start < headline[name][1] and headline[name][0] < test_stop]
+        naive_error = squared_errors(actual, naive)
+        losses = {name: squared_errors(actual, values) for name, values in forecasts.items()}
+        row = {"fold": index, "test": data.split_dates()["test"], "test_windows": int(len(actual)),
+               "overlaps_headline": overlap, "naive_rmse": float(np.sqrt(naive_error.mean())),
+               **{f"{name} / naive": float(np.sqrt(loss.mean() / naive_error.mean())) for name, loss in losses.items()},
+               "kept": kept, "seconds": round(time.perf_counter() - started, 1)}
+        results.append(FoldResult(row, {"naive": naive_error, **losses}))
+        if verbose:
+            print(f"fold {index}/{len(borders)} test {row['test'][0]} .. {row['test'][1]}: "
+                  + ", ".join(f"{name} {row[f'{name} / naive']:.4f}" for name in losses) + f" ({row['seconds']} s)")
+    names = [name for name in results[0].losses if name != "naive"]
+    summary = {}
+    for name in names:
+        ratios = np.array([result.row[f"{name} / naive"] for result in results])
+        statistic, p_value = diebold_mariano(np.concatenate([r.losses["naive"] for r in results]),
+                                             np.concatenate([r.losses[name] for r in results]), config.horizon)
+        summary[name] = {"mean": float(ratios.mean()), "std": float(ratios.std(ddof=1)) if len(ratios) > 1 else 0.0,
+                         "folds_beating_naive": int((ratios < 1).sum()), "pooled_dm_stat": statistic,
+                         "pooled_dm_pvalue": p_value}
+    return {"folds": [result.row for result in results], "summary": summary, "forecasts": names}
