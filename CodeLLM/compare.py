@@ -1,19 +1,20 @@
 """Stage 3 vs Stage 4: the Keras LSTM (MemoryLLM) and the PyTorch Transformer (CodeLLM) side by side.
 
-    python CodeLLM/compare.py                      # reads outputs/MemoryLLM and outputs/CodeLLM; ~80 s
-    python CodeLLM/compare.py --folds 5            # more walk-forward folds (each trains both models)
+    python CodeLLM/compare.py                      # reads outputs/MemoryLLM and outputs/CodeLLM
+    python CodeLLM/compare.py --folds 6            # plus walk-forward: 6 folds, each refitting both models
     python CodeLLM/compare.py --lookback 120       # other data settings: both stages are retrained
-    python CodeLLM/compare.py --speed-lookbacks 30,60,120 --folds 0   # quicker: a short speed sweep, no folds
+    python CodeLLM/compare.py --speed-lookbacks 30,60,120   # a shorter speed sweep
     python CodeLLM/compare.py --dry-run --memory-out /tmp/m --code-out /tmp/c --out /tmp/cmp   # plumbing only
 
 A stage whose results are missing, or were made with other data settings (ticker, CSV, dates,
-lookback, horizon, split fractions...), is trained first with those settings, in its own folder
-(--memory-out / --code-out, replacing what was there), so both models are
-always scored on identical windows and identical test targets (checked, not assumed).
+lookback, horizon, split fractions...), is trained first by calling its `run(config)` with those
+settings, in its own folder (--memory-out / --code-out), so both models are always scored on
+identical windows and identical test targets (checked, not assumed).
 
 Writes to `--out` (default outputs/comparison): comparison.md and comparison.json (one table with
-LSTM, Transformer, naive, moving average and linear; walk-forward folds; speed numbers; attention
-and saliency per lag), predictions.png, interpretability.png and speed_vs_lookback.png.
+both networks as trained and as guarded beside naive, drift, AR, moving average and ridge; walk-
+forward folds; speed numbers; attention and saliency per lag), predictions.png,
+cumulative_error.png, interpretability.png and speed_vs_lookback.png.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from CodeLLM import comparison_report as report
 from CodeLLM.train import CodeConfig, setup_threads
 from common.config import option, parse_config, run_cli
 from common.forecast_setup import ForecastDataConfig
+from common.forecasting import load_run, time_inference, walk_forward
 from common.paths import output_dir
+from common.plotting import plot_lag_profiles
 from common.runs import prepare_run_dir, read_json, write_json, write_text
 
 # The settings that decide which windows and test targets a run saw: they must agree to compare.
@@ -51,11 +54,11 @@ class CompareConfig(ForecastDataConfig):
     code_out: str = option(str(output_dir("CodeLLM")), "CodeLLM's run folder (trained there if missing or different)")
     out: str = option(str(output_dir("comparison")), "folder for the comparison's table and plots")
     retrain: bool = option(False, "train both stages again even when their results match these settings")
-    folds: int = option(3, "walk-forward folds, each training both models (0 = skip); 3 keeps make demo < 5 min")
-    fold_epochs: int = option(8, "epoch cap per fold and model: early stopping often ends sooner; bounds the time")
+    folds: int = option(0, "walk-forward folds, each refitting both models at their full budget (0 = skip; "
+                        "6 take about 15 minutes on 2 cores)")
     speed_lookbacks: str = option("30,60,120,250,500,1000", "lookbacks of the speed sweep, comma-separated ('' = skip)")
     speed_batch_size: int = option(16, "windows per timed batch: at lookback 1000 one attention step takes seconds")
-    threads: int = option(2, "CPU threads for PyTorch and TensorFlow: this machine has 2 cores")
+    threads: int = option(0, "CPU threads for PyTorch and TensorFlow (0 = one per core)")
 
 
 def parse_lookbacks(text: str) -> list[int]:
@@ -68,17 +71,19 @@ def parse_lookbacks(text: str) -> list[int]:
     return values
 
 
-def stage_args(config: CompareConfig, out: str) -> list[str]:
-    """Command-line flags that give a stage exactly the comparison's data settings."""
-    args = ["--out", out, "--seed", str(config.seed)]
-    for key in DATA_KEYS:
-        value = getattr(config, key)
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(flag if value else "--no-" + flag[2:])
-        elif value is not None:
-            args += [flag, str(value)]
-    return args
+def stage_configs(config: CompareConfig) -> tuple[Any, CodeConfig]:
+    """(MemoryConfig, CodeConfig): each stage's own model defaults with the comparison's data
+    settings, seed, threads and run folder (tiny models for --dry-run)."""
+    from CodeLLM.train import dry_run_config as code_dry_run
+    from MemoryLLM.train import MemoryConfig
+    from MemoryLLM.train import dry_run_config as memory_dry_run
+
+    data_settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(ForecastDataConfig)}
+    memory = MemoryConfig(**data_settings, out=config.memory_out)
+    code = CodeConfig(**data_settings, threads=config.threads, out=config.code_out)
+    if config.dry_run:
+        return memory_dry_run(memory), code_dry_run(code)
+    return memory, code
 
 
 def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...]) -> str | None:
@@ -90,24 +95,29 @@ def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...]) -> str |
     for key in DATA_KEYS:
         if saved.get(key) != getattr(config, key):
             return f"{run} was trained with {key}={saved.get(key)!r}, the comparison uses {getattr(config, key)!r}"
+    if "forecasts" not in read_json(run / "metrics.json"):
+        return f"{run} was made by an older version (no as-trained / guarded forecasts)"
     return None
 
 
 def ensure_runs(config: CompareConfig) -> dict[str, dict[str, Any]]:
-    """metrics.json of both stages, training a stage first when it is missing or made differently."""
+    """metrics.json of both stages, training a stage first (its `run(config)`) when it is missing
+    or was made differently."""
     from CodeLLM import train as code_train
     from MemoryLLM import train as memory_train
 
+    memory_config, code_config = stage_configs(config)
     stages = {
-        "LSTM": (Path(config.memory_out), memory_train.main, (memory_train.WEIGHTS_FILE, memory_train.SCALERS_FILE)),
-        "Transformer": (Path(config.code_out), code_train.main, ("model.pt",)),
+        "LSTM": (memory_config, memory_train.run, (memory_train.WEIGHTS_FILE, "scalers.json")),
+        "Transformer": (code_config, code_train.run, ("model.pt", "scalers.json")),
     }
     metrics = {}
-    for name, (run, train_main, needed) in stages.items():
+    for name, (stage_config, run_stage, needed) in stages.items():
+        run = Path(stage_config.out)
         reason = "--retrain" if config.retrain else mismatch(run, config, needed)
         if reason:
             print(f"\n== training the {name} ({reason}) ==")
-            train_main(stage_args(config, str(run)))
+            run_stage(stage_config)
         metrics[name] = read_json(run / "metrics.json")
     return metrics
 
@@ -120,106 +130,59 @@ def check_same_targets(memory_run: Path, code_run: Path) -> tuple[Any, Any]:
     return lstm, transformer
 
 
+COST_KEYS = ("params", "train_seconds", "seconds_per_epoch", "inference_ms_per_window", "framework", "epochs_run",
+             "best_epoch")
+
+
 def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One row per forecaster: accuracy on the shared test split plus cost."""
-    code = metrics["Transformer"]
-    naive_rmse = code["baselines"]["naive"]["rmse"]
+    """One row per forecast on the shared test split: each network as trained and as guarded (with
+    its cost and the guard's verdict), then the baselines."""
     rows = {}
     for name in ("LSTM", "Transformer"):
         run = metrics[name]
-        rows[name] = {**run["test"], "rmse_vs_naive": run["test"]["rmse"] / naive_rmse,
-                      **{key: run.get(key) for key in ("params", "train_seconds", "seconds_per_epoch",
-                                                       "inference_ms_per_window", "framework", "epochs_run",
-                                                       "best_epoch", "shrink_strength")}}
+        cost = {key: run.get(key) for key in COST_KEYS}
+        rows[f"{name} as trained"] = {**run["forecasts"]["as_trained"], **cost}
+        rows[f"{name} guarded"] = {**run["forecasts"]["guarded"], "guard_kept": run["guard"]["kept"],
+                                   "guard_pvalue": run["guard"]["dm_pvalue_validation"]}
+    code = metrics["Transformer"]
     n_inputs = code["lookback"] * len(code["features"])
-    costs = {"naive": (0, "numpy"), "moving_average": (0, "numpy"),
-             "linear": (n_inputs * code["horizon"] + code["horizon"], "scikit-learn (ridge)")}
-    for name, (params, framework) in costs.items():
-        rows[name] = {**code["baselines"][name], "rmse_vs_naive": code["baselines"][name]["rmse"] / naive_rmse,
-                      "params": params, "framework": framework}
+    costs = {"naive": 0, "drift": code["horizon"], "ar": None, "moving_average": 0,
+             "linear": n_inputs * code["horizon"] + code["horizon"]}
+    for name, params in costs.items():
+        rows[name] = {**code["forecasts"][name], "params": params,
+                      "framework": "scikit-learn (ridge)" if name == "linear" else "numpy"}
     return rows
 
 
 def load_models(config: CompareConfig) -> dict[str, tuple[Any, Any]]:
-    """{"LSTM": (keras model, data), "Transformer": (torch model, data)} reloaded from the run folders."""
-    from CodeLLM.evaluate import load_run as load_transformer
-    from MemoryLLM.evaluate import load_run as load_lstm
+    """{"LSTM": (forecaster, data), "Transformer": (forecaster, data)} reloaded from the run folders."""
+    from CodeLLM.train import STAGE as CODE_STAGE
+    from MemoryLLM.train import STAGE as MEMORY_STAGE
 
-    transformer, code_data, *_ = load_transformer(config.code_out)
-    lstm, memory_data, *_ = load_lstm(config.memory_out)
+    lstm, memory_data, *_ = load_run(MEMORY_STAGE, config.memory_out)
+    transformer, code_data, *_ = load_run(CODE_STAGE, config.code_out)
     return {"LSTM": (lstm, memory_data), "Transformer": (transformer, code_data)}
-
-
-def lag_profiles(models: dict[str, tuple[Any, Any]]) -> dict[str, np.ndarray]:
-    """Per lag day over the test windows: Transformer attention (two summaries), and input × gradient
-    saliency of both networks."""
-    from CodeLLM.attention import attention_per_lag, gradient_saliency
-    from MemoryLLM.interpret import lag_saliency
-
-    transformer, code_data = models["Transformer"]
-    lstm, memory_data = models["LSTM"]
-    return {
-        "attention_cross": attention_per_lag(transformer, code_data.splits["test"].inputs, "cross"),
-        "attention_rollout": attention_per_lag(transformer, code_data.splits["test"].inputs, "rollout"),
-        "transformer_saliency": gradient_saliency(transformer, code_data.splits["test"].inputs),
-        "lstm_saliency": lag_saliency(lstm, memory_data.splits["test"].inputs),
-    }
-
-
-def inference_ms(models: dict[str, tuple[Any, Any]], repeats: int = 3) -> dict[str, float]:
-    """Milliseconds per test window of each network's forward pass, measured the same way for both
-    (batches of 512, after a warm-up, best of `repeats`). Each run's own figure may time a shortcut:
-    a model shrunk fully to naive skips its network when forecasting."""
-    from CodeLLM.training import predict_scaled
-
-    predictors = {
-        "LSTM": lambda inputs: models["LSTM"][0].predict(inputs, batch_size=512, verbose=0),
-        "Transformer": lambda inputs: predict_scaled(models["Transformer"][0], inputs, batch_size=512),
-    }
-    result = {}
-    for name, predict in predictors.items():
-        inputs = models[name][1].splits["test"].inputs
-        predict(inputs)
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            predict(inputs)
-            times.append(time.perf_counter() - started)
-        result[name] = 1000.0 * min(times) / len(inputs)
-    return result
-
-
-def fold_configs(config: CompareConfig) -> tuple[CodeConfig, Any]:
-    """Each stage's default model settings with the comparison's data settings (tiny ones for --dry-run)."""
-    from CodeLLM.train import dry_run_config as code_dry_run
-    from MemoryLLM.train import MemoryConfig
-    from MemoryLLM.train import dry_run_config as memory_dry_run
-
-    data_settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(ForecastDataConfig)}
-    code_config = CodeConfig(**data_settings, threads=config.threads)
-    memory_config = MemoryConfig(**data_settings)
-    if config.dry_run:
-        return code_dry_run(code_config), memory_dry_run(memory_config)
-    return code_config, memory_config
 
 
 def write_markdown(result: dict[str, Any], out: Path) -> None:
     settings = result["settings"]
+    scored = result["scored"]
     parts = [
         "# LSTM (MemoryLLM) vs Transformer (CodeLLM)",
-        f"Series {result['data']['source']} ({result['data']['first_date']} .. {result['data']['last_date']}), "
-        f"lookback {settings['lookback']}, horizon {settings['horizon']}; test split {result['split']['test'][0]} .. "
-        f"{result['split']['test'][1]}, identical windows and targets for every row. Metrics in price space, pooled "
-        "over horizon steps; 'RMSE / naive' below 1 beats tomorrow = today. Inference: each network's forward "
-        "pass over the test windows, timed here the same way for both (batches of 512, best of 3).",
+        f"Series {result['series']} ({result['data']['first_date']} .. {result['data']['last_date']}), lookback "
+        f"{settings['lookback']}, horizon {settings['horizon']}; test targets {scored['first']} .. {scored['last']} "
+        f"({scored['windows']} windows), identical for every row. Metrics in price space pooled over horizon steps, "
+        "except 'R² returns' (out-of-sample R² of the log returns against 'no change'). 'as trained' is the best "
+        "epoch on the validation split's first half; 'guarded' keeps it only if a Diebold-Mariano test beats naive "
+        "at 5 % on the second half, else it is naive. 'DM p': one-sided Diebold-Mariano p-value against naive on "
+        "the test split. Inference: each network's forward pass over the test windows, timed here the same way.",
         "## Test split\n\n" + report.markdown_table(result["table"]),
-        "Plots: [predictions.png](predictions.png), [interpretability.png](interpretability.png), "
-        "[speed_vs_lookback.png](speed_vs_lookback.png).",
+        "Plots: [predictions.png](predictions.png), [cumulative_error.png](cumulative_error.png), "
+        "[interpretability.png](interpretability.png), [speed_vs_lookback.png](speed_vs_lookback.png).",
     ]
     if result.get("walk_forward"):
-        parts.append(f"## Walk-forward ({len(result['walk_forward']['folds'])} expanding-window folds, at most "
-                     f"{result['walk_forward']['epochs_per_fold']} epochs per model and fold)\n\n"
-                     + report.walk_forward_markdown(result["walk_forward"]))
+        parts.append(f"## Walk-forward ({len(result['walk_forward']['folds'])} expanding-window folds, each model "
+                     "refitted at its full budget)\n\n" + report.walk_forward_markdown(result["walk_forward"]))
     if result.get("speed"):
         speed = result["speed"]
         parts.append(f"## Speed vs lookback (same framework: {speed['framework']}, {speed['threads']} threads; "
@@ -231,20 +194,25 @@ def write_markdown(result: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = parse_config(CompareConfig, argv, description=__doc__)
+    return run(config)
+
+
+def run(config: CompareConfig) -> dict[str, Any]:
+    """Train what is missing, then compare both stages' runs; returns comparison.json's content."""
     started = time.perf_counter()
     lookbacks = parse_lookbacks(config.speed_lookbacks)
     if config.dry_run:
-        config = dataclasses.replace(config, folds=min(config.folds, 2), fold_epochs=1)
         lookbacks = [lookback for lookback in lookbacks if lookback <= 60][:2] or [16]
-    if config.folds < 0 or config.fold_epochs < 1:
-        raise ValueError(f"--folds must be >= 0 and --fold-epochs >= 1, got {config.folds} and {config.fold_epochs}")
+    if config.folds < 0 or config.threads < 0:
+        raise ValueError(f"--folds and --threads must be 0 or more, got {config.folds} and {config.threads}")
     setup_threads(config.threads)
     # isort: off
     import MemoryLLM.train  # noqa: F401  (first: it sets TensorFlow's logging and oneDNN options, then loads it)
     import tensorflow as tf
     # isort: on
 
-    tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    if config.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)  # small graphs: one op at a time is enough
     out = prepare_run_dir(config.out)
 
@@ -253,29 +221,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     code = metrics["Transformer"]
     result: dict[str, Any] = {
         "settings": {key: getattr(config, key) for key in (*DATA_KEYS, "seed")},
-        "data": code["data"], "split": code["split"], "table": table_rows(metrics),
+        "series": code["series"], "data": code["data"], "split": code["split"], "scored": code["scored"],
+        "table": table_rows(metrics),
+        "guards": {name: metrics[name]["guard"] for name in ("LSTM", "Transformer")},
         "runs": {"LSTM": config.memory_out, "Transformer": config.code_out},
     }
-    title = f"{code['data']['source']}: test period, 1 day ahead"
-    report.plot_predictions(lstm_predictions, transformer_predictions, out / "predictions.png", title)
+    report.plot_predictions(lstm_predictions, transformer_predictions, result["guards"], out, code["series"])
     models = load_models(config)
-    for name, milliseconds in inference_ms(models).items():
-        result["table"][name]["inference_ms_per_window"] = milliseconds
-    lags = lag_profiles(models)
-    report.plot_interpretability(lags, code["lookback"], out / "interpretability.png")
+    for name, (forecaster, data) in models.items():
+        result["table"][f"{name} as trained"]["inference_ms_per_window"] = time_inference(
+            forecaster, data.splits["test"].inputs)
+    lags = {}
+    for forecaster, data in models.values():
+        lags.update(forecaster.lag_profiles(data.splits["test"].inputs))
+    note = "; ".join(f"{name}: guard {'kept it' if guard['kept'] else 'fell back to naive'}"
+                     for name, guard in result["guards"].items())
+    plot_lag_profiles(lags, out / "interpretability.png",
+                      title=f"{code['series']}: where each as-trained network looks (all test windows)", note=note)
     result["interpretability"] = {"lags": list(range(-code["lookback"] + 1, 1)), **lags}
 
     if lookbacks:
         from CodeLLM.speed import plot_speed, speed_vs_lookback
 
         print(f"\n== speed vs lookback {lookbacks} (PyTorch, both architectures) ==")
-        result["speed"] = speed_vs_lookback(fold_configs(config)[0], lookbacks, batch_size=config.speed_batch_size)
+        result["speed"] = speed_vs_lookback(stage_configs(config)[1], lookbacks, batch_size=config.speed_batch_size)
         plot_speed(result["speed"], out / "speed_vs_lookback.png")
     if config.folds > 0:
-        from CodeLLM.walk_forward import walk_forward
+        from CodeLLM.train import STAGE as CODE_STAGE
+        from MemoryLLM.train import STAGE as MEMORY_STAGE
 
-        print(f"\n== walk-forward: {config.folds} folds, at most {config.fold_epochs} epochs per model ==")
-        result["walk_forward"] = walk_forward(*fold_configs(config), folds=config.folds, epochs=config.fold_epochs)
+        memory_config, code_config = stage_configs(config)
+        print(f"\n== walk-forward: {config.folds} folds, both models refitted at their full budget on each ==")
+        result["walk_forward"] = walk_forward([(MEMORY_STAGE, memory_config), (CODE_STAGE, code_config)],
+                                              folds=config.folds)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["threads"] = {"torch": torch.get_num_threads(), "tensorflow_intra_op": config.threads}
     write_json(out / "comparison.json", result)

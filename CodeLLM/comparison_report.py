@@ -1,5 +1,5 @@
-"""The comparison's outputs: the side-by-side table (Markdown), the predictions plot of both models
-and the interpretability plot (Transformer attention beside LSTM saliency, same axes)."""
+"""The comparison's outputs: the side-by-side table (Markdown), the walk-forward and speed tables,
+and the plots of both networks' forecasts and of their cumulative gain over naive."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FORECASTERS = ("LSTM", "Transformer", "naive", "moving_average", "linear")
 COLUMNS = (  # (key, header, format)
     ("rmse", "RMSE", "{:.4f}"), ("rmse_vs_naive", "RMSE / naive", "{:.4f}"), ("mae", "MAE", "{:.4f}"),
-    ("mape", "MAPE %", "{:.4f}"), ("r2", "R²", "{:.4f}"), ("mase", "MASE", "{:.4f}"),
-    ("directional_accuracy", "direction acc.", "{:.3f}"), ("params", "params", "{:,}"),
-    ("train_seconds", "train s", "{:.1f}"), ("seconds_per_epoch", "s / epoch", "{:.2f}"),
-    ("inference_ms_per_window", "inference ms / window", "{:.3f}"), ("framework", "framework", "{}"),
+    ("mape", "MAPE %", "{:.4f}"), ("r2", "R² price", "{:.4f}"), ("r2_oos_returns", "R² returns", "{:.4f}"),
+    ("directional_accuracy", "direction acc.", "{:.3f}"), ("up_share", "up share", "{:.3f}"),
+    ("pt_pvalue", "PT p", "{:.3f}"), ("dm_pvalue", "DM p", "{:.3f}"), ("params", "params", "{:,}"),
+    ("train_seconds", "train s", "{:.1f}"), ("inference_ms_per_window", "inference ms / window", "{:.3f}"),
+    ("framework", "framework", "{}"),
 )
 
 
@@ -36,14 +36,23 @@ def markdown_table(rows: dict[str, dict[str, Any]], columns: tuple = COLUMNS) ->
 
 
 def walk_forward_markdown(result: dict[str, Any]) -> str:
-    models = list(result["summary"])
-    lines = ["| fold | test period | windows | naive RMSE | " + " | ".join(f"{m} / naive" for m in models) + " |",
-             "|---|---|---:|---:|" + "---:|" * len(models)]
+    """One row per fold (RMSE / naive of every forecast), then mean ± std and the pooled DM test."""
+    names = result["forecasts"]
+    lines = ["| fold | test period | windows | overlaps headline | naive RMSE | " + " | ".join(names) + " |",
+             "|---|---|---:|---|---:|" + "---:|" * len(names)]
     for row in result["folds"]:
-        lines.append(f"| {row['fold']} | {row['test'][0]} .. {row['test'][1]} | {row['test_windows']} | "
-                     f"{row['naive_rmse']:.4f} | " + " | ".join(f"{row[f'{m}_vs_naive']:.4f}" for m in models) + " |")
+        overlap = ", ".join(row["overlaps_headline"]) or "-"
+        lines.append(f"| {row['fold']} | {row['test'][0]} .. {row['test'][1]} | {row['test_windows']} | {overlap} | "
+                     f"{row['naive_rmse']:.4f} | " + " | ".join(f"{row[f'{n} / naive']:.4f}" for n in names) + " |")
     summary = result["summary"]
-    lines.append("| mean ± std | | | | " + " | ".join(f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" for m in models) + " |")
+    lines.append("| mean ± std | | | | | " + " | ".join(f"{summary[n]['mean']:.4f} ± {summary[n]['std']:.4f}"
+                                                    for n in names) + " |")
+
+    def p_value(name: str) -> str:
+        value = summary[name]["pooled_dm_pvalue"]
+        return "n/a" if value is None else f"{value:.3f}"
+
+    lines.append("| pooled DM p vs naive | | | | | " + " | ".join(p_value(n) for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -64,37 +73,32 @@ def first_step(path: Path) -> pd.DataFrame:
     return frame[frame["step"] == 1].reset_index(drop=True)
 
 
-def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, path: Path, title: str) -> Path:
-    """Both models and naive over the test period, with the last 60 days zoomed."""
-    from common.plotting import plot_forecasts
+def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, guards: dict[str, Any], out: Path,
+                     series: str) -> None:
+    """predictions.png (prices: both networks as trained, and naive) and cumulative_error.png (each
+    network's cumulative gain in squared error over naive: above zero = ahead of naive so far)."""
+    from common.plotting import COLORS, _date_axis, plot_forecasts, plt, save_figure
 
     dates = pd.to_datetime(lstm["date"]).to_numpy()
-    forecasts = {"LSTM": lstm["predicted"].to_numpy(), "Transformer": transformer["predicted"].to_numpy(),
+    actual = lstm["actual"].to_numpy()
+    note = "; ".join(f"{name} guard: {'kept' if guard['kept'] else 'naive'}" for name, guard in guards.items())
+    forecasts = {"LSTM": lstm["as_trained"].to_numpy(), "Transformer": transformer["as_trained"].to_numpy(),
                  "naive": lstm["naive"].to_numpy()}
-    return plot_forecasts(dates, lstm["actual"].to_numpy(), forecasts, path, title=title)
-
-
-def plot_interpretability(lags: dict[str, np.ndarray], lookback: int, path: Path) -> Path:
-    """interpretability.png: per lag day, the Transformer's attention (left, with its input × gradient
-    saliency for reference) and the LSTM's input × gradient saliency (right), on the same axes."""
-    from common.plotting import COLORS, plt, save_figure
-
-    day = np.arange(-lookback + 1, 1)
-    fig, (attention_ax, saliency_ax) = plt.subplots(1, 2, figsize=(13, 4.5), sharex=True, sharey=True)
-    attention_ax.plot(day, lags["attention_cross"], marker=".", color=COLORS["Transformer"], label="cross-attention")
-    attention_ax.plot(day, lags["attention_rollout"], ls="--", color=COLORS["Transformer"], alpha=0.6,
-                      label="attention rollout through the encoder")
-    attention_ax.plot(day, lags["transformer_saliency"], color="black", lw=0.9, alpha=0.7,
-                      label="|input × gradient| (as for the LSTM)")
-    attention_ax.set_title("Transformer: attention from the forecast onto each day")
-    saliency_ax.bar(day, lags["lstm_saliency"], color=COLORS["LSTM"], alpha=0.8, label="|input × gradient|")
-    saliency_ax.set_title("LSTM: share of input × gradient saliency per day")
-    for axis in (attention_ax, saliency_ax):
-        axis.axhline(1 / lookback, color="gray", ls=":", lw=0.8, label="uniform (1 / lookback)")
-        axis.set_xlabel("day relative to the last known close (0)")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    attention_ax.set_ylabel("share (sums to 1 over the window)")
-    fig.suptitle("Which past days drive each model's forecast (all test windows)")
+    plot_forecasts(dates, actual, forecasts, out / "predictions.png",
+                   title=f"{series}: test period, 1 day ahead, networks as trained ({note})")
+    naive_error = (actual - forecasts["naive"]) ** 2
+    fig, axis = plt.subplots(figsize=(12, 5))
+    for name in ("LSTM", "Transformer"):
+        gain = np.cumsum(naive_error - (actual - forecasts[name]) ** 2) / max(naive_error.sum(), 1e-300)
+        axis.plot(dates, gain, color=COLORS[name], lw=1.6, label=f"{name} as trained")
+    drift = lstm["drift"].to_numpy()
+    axis.plot(dates, np.cumsum(naive_error - (actual - drift) ** 2) / max(naive_error.sum(), 1e-300),
+              color="tab:brown", ls=":", label="drift")
+    axis.axhline(0, color="black", lw=0.8)
+    axis.set_ylabel("cumulative gain over naive\n(share of naive's total squared error)")
+    axis.set_title(f"{series}: above 0 = beating naive so far ({note})")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="upper left")
+    _date_axis(axis)
     fig.tight_layout()
-    return save_figure(fig, path)
+    save_figure(fig, out / "cumulative_error.png")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ class KerasLSTMForecaster:
 
     def load(self, path: Path) -> None:
         try:
-            self.model.load_weights(path)
+            with warnings.catch_warnings():  # the file also holds the optimizer's state; only weights matter here
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                self.model.load_weights(path)
         except Exception as error:  # h5py / Keras raise several types for truncated or foreign files
             raise ValueError(f"{path} is not a MemoryLLM weights file for this model ({type(error).__name__}: "
                              f"{str(error).splitlines()[0][:120]}); train again to recreate it") from None

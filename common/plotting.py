@@ -161,14 +161,24 @@ def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: P
 
     fig, axis = plt.subplots(figsize=(12, 5))
     naive_error = (actual - first["naive"].to_numpy()) ** 2
+    # As a share of naive's total squared error: the last point is 1 - (RMSE / naive RMSE)².
+    total = max(float(naive_error.sum()), 1e-300)
+    shown = []
     for name, (label, color, style) in styles.items():
         if name == "naive" or name not in first:
             continue
-        gain = np.cumsum(naive_error - (actual - first[name].to_numpy()) ** 2)
+        gain = np.cumsum(naive_error - (actual - first[name].to_numpy()) ** 2) / total
+        if name == "moving_average":  # usually far below the rest: keep it from flattening them
+            label += f" (ends at {gain[-1]:+.2f})"
+        else:
+            shown.append(gain)
         axis.plot(dates, gain, color=color, ls=style, lw=1.8 if name == "as_trained" else 1.0, label=label)
+    low, high = min(0.0, *(g.min() for g in shown)), max(0.0, *(g.max() for g in shown))
+    margin = 0.1 * (high - low) or 0.01
+    axis.set_ylim(low - margin, high + margin)
     axis.axhline(0, color="black", lw=0.8)
-    axis.set_ylabel("Σ (naive error² − forecast error²)  ($²)")
-    axis.set_title(f"{title}: cumulative gain over naive, test period ({guarded_note})")
+    axis.set_ylabel("cumulative gain over naive\n(share of naive's total squared error)")
+    axis.set_title(f"{title}: above 0 = beating naive so far ({guarded_note})")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="upper left")
     _date_axis(axis)
