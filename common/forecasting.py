@@ -36,6 +36,7 @@ from common.baselines import fit_baselines, naive_forecast
 from common.config import config_from_dict, option
 from common.forecast_report import comparison_table, squared_errors, write_forecast_run
 from common.forecast_setup import ForecastDataConfig, load_forecast_data
+from common.paths import output_dir
 from common.runs import atomic_path, prepare_run_dir, read_json, write_json
 from common.seed import set_seed
 from common.stats import diebold_mariano
@@ -61,6 +62,7 @@ class ForecastConfig(ForecastDataConfig):
     patience: int = option(20, "epochs without a better 'select' loss before stopping (0 = never stop early)")
     max_seconds: float = option(0.0, "stop training after this many seconds (0 = the epoch budget only)")
     guard_alpha: float = option(0.05, "level of the guard's Diebold-Mariano test against naive (one-sided)")
+    out: str = option(str(output_dir("forecast")), "run folder for results, weights and plots")
 
     def validate(self) -> None:
         """Raise a ValueError naming the option that cannot work."""
