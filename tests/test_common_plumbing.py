@@ -80,15 +80,18 @@ def test_demo_chart_is_written(tmp_path):
 def test_write_forecast_run_writes_every_file(goog, tmp_path):
     data = prepare_forecast_data(goog, lookback=20, horizon=2)
     naive = np.repeat(data.anchor_close("test")[:, None], 2, axis=1)
+    forecasts = {name: naive for name in ("naive", "drift", "ar", "moving_average", "linear")}
     result = write_forecast_run(
-        tmp_path, data, naive * 1.05, {"naive": naive, "moving_average": naive, "linear": naive},
+        tmp_path, data, {"as_trained": naive * 1.05, "guarded": naive * 1.05, **forecasts},
         header={"stage": "Test", "model": "toy"}, data_info={"source": "embedded:GOOG"},
-        history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}, extra={"params": 0},
+        guard={"kept": True}, history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}, extra={"params": 0},
     )
-    for name in ("metrics.json", "predictions.csv", "predictions.png", "residuals.png", "loss.png"):
+    for name in ("metrics.json", "predictions.csv", "predictions.png", "cumulative_error.png", "returns_scatter.png",
+                 "loss.png"):
         assert (tmp_path / name).exists(), name
     saved = read_json(tmp_path / "metrics.json")
-    assert saved["stage"] == "Test" and saved["horizon"] == 2 and len(saved["test_by_horizon"]) == 2
-    assert set(saved["baselines"]) == {"naive", "moving_average", "linear"}
+    assert saved["stage"] == "Test" and saved["horizon"] == 2 and len(saved["forecasts_by_horizon"]["guarded"]) == 2
+    assert saved["series"] == "GOOG"
+    assert set(saved["baselines"]) == {"naive", "drift", "ar", "moving_average", "linear"}
     assert saved["test"]["rmse"] == pytest.approx(result["test"]["rmse"])
     assert saved["rmse_vs_naive"] > 1.0

@@ -32,11 +32,23 @@ def test_splits_are_chronological_and_disjoint(prepared):
     assert dates["train"][1] < dates["validation"][0] < dates["validation"][1] < dates["test"][0]
 
 
-def test_no_window_straddles_a_border(prepared):
+def test_no_target_crosses_a_border_and_every_day_is_scored(prepared):
     for name, (start, stop) in prepared.borders.items():
         anchors = prepared.splits[name].anchors
-        assert anchors.min() - prepared.lookback + 1 == start  # the first window starts on the border
+        first_target = start if name != "train" else prepared.lookback  # train: the first whole window's
+        assert anchors.min() + 1 == first_target  # validation / test: every day of the split is a target
         assert anchors.max() + prepared.horizon == stop - 1  # the last target is the split's last day
+        assert np.all(np.diff(anchors) == 1)
+    # inputs may reach back before the border (the past is known), never after the anchor
+    test = prepared.splits["test"]
+    assert test.anchors[0] - prepared.lookback + 1 < prepared.borders["test"][0]
+
+
+def test_validation_is_halved_in_time_order(prepared):
+    select, guard, validation = (prepared.splits[name] for name in ("select", "guard", "validation"))
+    np.testing.assert_array_equal(np.concatenate([select.anchors, guard.anchors]), validation.anchors)
+    assert abs(len(select.anchors) - len(guard.anchors)) <= 1
+    assert prepared.scored("test")["windows"] == len(prepared.splits["test"].anchors)
 
 
 def test_windows_hold_the_right_rows_and_targets(goog, prepared):
@@ -99,8 +111,8 @@ def test_bad_window_settings(goog, lookback, horizon, message):
 
 
 def test_too_short_a_series_says_how_long_it_must_be(goog):
-    with pytest.raises(ValueError, match="rows but one window needs"):
-        prepare_forecast_data(goog.iloc[:300], lookback=60, horizon=1)
+    with pytest.raises(ValueError, match="too few for lookback 60"):
+        prepare_forecast_data(goog.iloc[:150], lookback=60, horizon=1)
     with pytest.raises(ValueError, match="too few"):
         prepare_forecast_data(goog.iloc[:20], lookback=5, horizon=1)
 
@@ -128,8 +140,9 @@ def test_naive_baseline_is_the_previous_close(prepared):
     scored = score(prepared, naive)["pooled"]
     assert scored["rmse"] == metrics.rmse(actual, naive)
     assert scored["mae"] == metrics.mae(actual, naive)
-    assert scored["mase"] == pytest.approx(1.0)
-    assert scored["directional_accuracy"] is None
+    assert scored["rmse_vs_naive"] == 1.0 and scored["mae_vs_naive"] == pytest.approx(1.0)
+    assert scored["r2_oos_returns"] == 0.0 and scored["dm_pvalue"] is None
+    assert scored["directional_accuracy"] is None and 0 < scored["up_share"] < 1
 
 
 def test_moving_average_baseline(prepared):
@@ -142,9 +155,26 @@ def test_moving_average_baseline(prepared):
 
 def test_baselines_cover_the_same_targets(prepared):
     forecasts = baseline_forecasts(prepared)
-    assert set(forecasts) == {"naive", "moving_average", "linear"}
+    assert set(forecasts) == {"naive", "drift", "ar", "moving_average", "linear"}
     for values in forecasts.values():
         assert values.shape == prepared.actual_prices("test").shape
         assert np.isfinite(values).all()
     by_step = score(prepared, forecasts["linear"])["by_horizon"]
     assert [entry["step"] for entry in by_step] == [1, 2, 3]
+
+
+def test_drift_is_the_training_mean_return_and_ar_recovers_a_planted_lag():
+    from common.baselines import drift_forecast, fit_baselines
+    from common.synthetic import lag_return_series
+
+    prices = lag_return_series(n_days=1500, lag=3, phi=0.5, seed=0)
+    data = prepare_forecast_data(prices, lookback=20)
+    start, stop = data.borders["train"]
+    train_targets = data.target_scaler.inverse(data.splits["train"].targets)
+    np.testing.assert_allclose(drift_forecast(data, "test")[:, 0],
+                               data.anchor_close("test") * np.exp(train_targets.mean()), rtol=1e-6)
+    fitted = fit_baselines(data)
+    assert fitted.ar_order >= 3
+    coefficients = fitted.info["ar"]["lag_coefficients_step1"]
+    assert abs(coefficients[2] - 0.5) < 0.1 and np.all(np.abs(np.delete(coefficients, 2)) < 0.1)
+    assert not fitted.info["linear"]["alpha_on_grid_edge"] or fitted.info["linear"]["edge"] == "bottom"
