@@ -117,7 +117,9 @@ def run_transaction(out: str | Path, resume: bool = False, resume_file: str | No
       completed run in `out` when `out / resume_file` exists; else ValueError (nothing to resume).
     - Normal exit: `out` -> .NAME.old, staging -> `out`, then .NAME.old is deleted.
     - An exception (KeyboardInterrupt and SystemExit included) leaves `out` untouched and the
-      staging folder in place for `--resume`, then propagates.
+      staging folder in place for `--resume` (with a message saying so), then propagates. When
+      nothing was written since the transaction began (the run was refused before any work), a
+      staging folder this transaction created is removed and one it found is left as it was.
     """
     out = Path(out)
     staging = out.parent / f".{out.name}.partial"
@@ -126,35 +128,48 @@ def run_transaction(out: str | Path, resume: bool = False, resume_file: str | No
         if out.exists() and not out.is_dir():
             raise ValueError(f"{out} exists and is not a folder: choose another --out, or move that file away")
         if resume:
-            _prepare_resume(out, staging, resume_file)
+            created = _prepare_resume(out, staging, resume_file)
         else:
             if staging.exists():
                 shutil.rmtree(staging)
             staging.mkdir()
+            created = True
+        started = time.time()
         try:
             yield staging
         except BaseException:
-            if staging.is_dir() and not any(staging.iterdir()):
-                staging.rmdir()  # nothing was written: nothing to resume
-            elif staging.exists():
+            if not _written_since(staging, started):
+                # Refused before any work (a bad option, a mismatch with the run to resume): a staging
+                # folder made by this run holds nothing new, and one already there is as it was.
+                if created:
+                    shutil.rmtree(staging, ignore_errors=True)
+            else:
                 print(f"the run stopped before it finished: {out} is unchanged; its partial results are in "
                       f"{staging} (continue with --resume, or a fresh run deletes them)", file=sys.stderr)
             raise
         _commit(staging, out)
 
 
-def _prepare_resume(out: Path, staging: Path, resume_file: str | None) -> None:
-    """Make `staging` the folder to continue in, or refuse when there is nothing to resume."""
+def _written_since(folder: Path, since: float) -> bool:
+    """Whether anything in `folder` was written at or after `since` (copies keep their old times)."""
+    if not folder.is_dir():
+        return False
+    return any(path.stat().st_mtime >= since for path in folder.rglob("*") if path.is_file())
+
+
+def _prepare_resume(out: Path, staging: Path, resume_file: str | None) -> bool:
+    """Make `staging` the folder to continue in, or refuse when there is nothing to resume.
+    Returns whether `staging` was created here (a copy of `out`) rather than found."""
     staging_usable = staging.is_dir() and (resume_file is None or (staging / resume_file).exists())
     if staging_usable:
         print(f"resuming the interrupted run in {staging}")
-        return
+        return False
     if resume_file is not None and (out / resume_file).is_file():
         if staging.exists():
             shutil.rmtree(staging)  # an interrupted run that never reached its first resume point
-        shutil.copytree(out, staging, symlinks=True)
+        shutil.copytree(out, staging, symlinks=True)  # copy2 keeps modification times
         print(f"resuming the completed run in {out} (working on a copy until it finishes)")
-        return
+        return True
     wanted = f" (no {resume_file})" if resume_file else ""
     raise ValueError(f"nothing to resume in {out}{wanted}: run without --resume first")
 

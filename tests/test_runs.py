@@ -184,3 +184,18 @@ def test_a_crash_between_the_two_renames_is_repaired(tmp_path):
     with pytest.raises(RuntimeError), run_transaction(tmp_path / "run"):
         raise RuntimeError
     assert snapshot(tmp_path / "run") == before
+
+
+def test_a_run_refused_before_writing_leaves_no_staging_folder_behind(tmp_path, capsys):
+    out = tmp_path / "run"
+    with run_transaction(out) as staging:
+        (staging / "resume.pt").write_text("step 3")
+    old = time.time() - 60
+    os.utime(out / "resume.pt", (old, old))  # the copy keeps this time: older than the next transaction
+    with pytest.raises(ValueError, match="--hidden-size differs"):
+        with run_transaction(out, resume=True, resume_file="resume.pt"):
+            raise ValueError("--hidden-size differs")  # as a stage's check of the saved options would
+    with pytest.raises(ValueError), run_transaction(out):
+        raise ValueError("bad option")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert "partial results" not in capsys.readouterr().err
