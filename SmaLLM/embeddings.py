@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+MIN_PLOT_TOKENS = 3  # fewer points than this make no 2-D map: PCA of two points is a line
+
 
 def nearest_neighbours(embeddings: np.ndarray, token_id: int, count: int = 8, skip: tuple[int, ...] = ()) -> list[tuple[int, float]]:
     """The `count` ids whose vectors have the highest cosine similarity with `token_id`'s, best first."""
@@ -17,7 +19,7 @@ def nearest_neighbours(embeddings: np.ndarray, token_id: int, count: int = 8, sk
     cosine = embeddings @ embeddings[token_id] / (norms * norms[token_id])  # (vocab,)
     cosine[[token_id, *skip]] = -np.inf
     best = np.argsort(-cosine)[:count]
-    return [(int(i), float(cosine[i])) for i in best]
+    return [(int(i), float(cosine[i])) for i in best if np.isfinite(cosine[i])]  # a tiny vocabulary has fewer
 
 
 def pca_2d(vectors: np.ndarray) -> np.ndarray:
@@ -29,6 +31,8 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
 
 def plot_embeddings(embeddings: np.ndarray, ids: list[int], labels: list[str], path: Path, title: str) -> None:
     """Scatter the PCA projection of the given ids' vectors, each point labelled with its word."""
+    if len(ids) < MIN_PLOT_TOKENS:
+        raise ValueError(f"an embedding map needs at least {MIN_PLOT_TOKENS} tokens, got {len(ids)}")
     from common.plotting import plt, save_figure  # late import: matplotlib is slow to load
 
     points = pca_2d(embeddings[ids])

@@ -3,7 +3,8 @@
     python SmaLLM/sample.py --out outputs/SmaLLM --prompt "ROMEO:" --length 100 --temperature 0.8 --top-k 40 --seed 1
 
 The model and its tokenizer (word or BPE) are rebuilt from the run folder. `--length` counts tokens:
-words and punctuation marks for the word tokenizer, BPE pieces for `bpe`.
+words and punctuation marks for the word tokenizer, BPE pieces for `bpe`. The checkpoint is loaded
+with `weights_only=True`; a broken file, or one of another stage, is refused with one line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from common.runs import read_json
 from common.tokenizers import BPETokenizer, WordTokenizer
 from common.torch_utils import load_checkpoint, pick_device
 from SmaLLM.model import WordRNN
-from TinyLLM.sample import generate
+from TinyLLM.sample import generate, rebuild_model, validate_sampling
 
 Tokenizer = WordTokenizer | BPETokenizer
 
@@ -33,6 +34,10 @@ class SampleConfig:
     top_k: int = option(40, "sample only among the k likeliest next tokens; 0 keeps them all")
     seed: int = option(1, "the same seed gives the same text")
     device: str = option("auto", "auto, cpu, cuda or mps")
+
+    def validate(self) -> None:
+        """Refuse a bad option before loading anything."""
+        validate_sampling(self)
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -65,20 +70,20 @@ def continue_text(tokenizer: Tokenizer, prompt: str, prompt_ids: list[int], new_
 
 def load_run(out: str | Path, device: torch.device) -> tuple[WordRNN, Tokenizer]:
     """The best model of a SmaLLM run and its tokenizer."""
-    out = Path(out)
-    checkpoint = load_checkpoint(out / "checkpoint.pt", map_location=device)
-    tokenizer = load_tokenizer(out / "tokenizer.json")
+    path = Path(out) / "checkpoint.pt"
+    checkpoint = load_checkpoint(path, map_location=device, expected_stage="SmaLLM")
+    tokenizer = load_tokenizer(Path(out) / "tokenizer.json")
     config = checkpoint["config"]
-    model = WordRNN(
+    model = rebuild_model(path, lambda: WordRNN(
         tokenizer.vocab_size, config["embedding_dim"], config["hidden_size"], config["num_layers"],
         config["cell"], config["dropout"], config["tie_weights"],
-    ).to(device)
-    model.load_state_dict(checkpoint["model"])
-    return model, tokenizer
+    ), checkpoint["model"])
+    return model.to(device), tokenizer
 
 
 def main(argv: list[str] | None = None) -> str:
     config = parse_config(SampleConfig, argv, description=__doc__)
+    config.validate()
     device = pick_device(config.device)
     model, tokenizer = load_run(config.out, device)
     generator = torch.Generator().manual_seed(config.seed)

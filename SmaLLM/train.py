@@ -10,6 +10,8 @@ Same conventions as TinyLLM (TBPTT with a carried state, AdamW, cosine schedule,
 --resume). The run folder receives config.json, metrics.json (validation perplexity and bits per
 character beside a unigram and an interpolated Kneser-Ney trigram on the same tokens), history.json,
 loss.png, samples.txt, neighbours.txt, embeddings.png, checkpoint.pt, resume.pt and tokenizer.json.
+Like TinyLLM, a run is a transaction: options and text are checked before --out is touched, and
+only a finished run replaces --out (see TinyLLM/train.py and common.runs.run_transaction).
 """
 # ruff: noqa: E402
 
@@ -33,27 +35,36 @@ from common.config import option, parse_config, run_cli
 from common.metrics import bits_per_char, perplexity
 from common.ngram import KneserNeyModel, UnigramModel
 from common.paths import output_dir
-from common.runs import prepare_run_dir, write_json, write_text
+from common.runs import run_transaction, write_json, write_text
 from common.tokenizers import BPETokenizer, WordTokenizer
 from common.torch_utils import load_checkpoint, pick_device
-from SmaLLM.embeddings import nearest_neighbours, plot_embeddings
+from SmaLLM.embeddings import MIN_PLOT_TOKENS, nearest_neighbours, plot_embeddings
 from SmaLLM.model import CELLS, WordRNN
 from SmaLLM.sample import Tokenizer, continue_text, load_tokenizer, never_sample, token_text
 from TinyLLM.model import count_parameters
 from TinyLLM.sample import generate
 from TinyLLM.training import (
+    RESUME_FILE,
     append_text,
+    check_token_counts,
     evaluate_carried,
+    load_resume,
     make_optimizer,
     mixed_precision,
     plot_losses,
     resolve_precision,
+    restore_run,
     setup_torch,
     split_text,
-    start_or_resume,
     train,
+    validate_options,
 )
 
+STAGE = "SmaLLM"  # stored in every checkpoint, so another stage's checkpoint is recognised as such
+# Options that shape the model, the tokens or the data it reads: a resumed run must keep them.
+RESUME_SHAPING = ("data", "val_fraction", "dry_run", "tokenizer", "min_freq", "bpe_vocab_size", "cell",
+                  "embedding_dim", "hidden_size", "num_layers", "tie_weights", "batch_size", "seq_len")
+PLOT_TOKENS = 150  # the most frequent tokens drawn in embeddings.png
 PROBE_WORDS = ("king", "love", "death", "night", "good", "lord", "father", "heaven", "thou", "speak", "sword", "fair")
 
 
@@ -97,6 +108,14 @@ class TrainConfig:
     resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
     dry_run: bool = option(False, "tiny model, 30 kB of text, 6 steps, 1 thread: checks the pipeline in seconds")
 
+    def validate(self) -> None:
+        """Refuse a bad option before any work (see `validate_options` for the shared ones)."""
+        validate_options(self)
+        if self.min_freq < 1:
+            raise ValueError(f"--min-freq must be at least 1, got {self.min_freq}")
+        if self.bpe_vocab_size <= 256:
+            raise ValueError(f"--bpe-vocab-size must exceed the 256 byte tokens (e.g. 2000), got {self.bpe_vocab_size}")
+
 
 def dry_run_config(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(
@@ -116,8 +135,16 @@ def scores(mean_nats: float, tokens_per_char: float) -> dict[str, float]:
     return {"val_loss": mean_nats, "val_ppl": perplexity(mean_nats), "val_bpc": bits_per_char(mean_nats, tokens_per_char)}
 
 
+def frequent_tokens(tokenizer: Tokenizer, train_ids: np.ndarray, count: int = PLOT_TOKENS) -> list[int]:
+    """The `count` most frequent real tokens of the training text (never <unk>), most frequent first."""
+    skip = never_sample(tokenizer)
+    counts = np.bincount(train_ids, minlength=tokenizer.vocab_size)
+    return [int(i) for i in np.argsort(-counts, kind="stable") if i not in skip and counts[i] > 0][:count]
+
+
 def inspect_embeddings(model: WordRNN, tokenizer: Tokenizer, train_ids: np.ndarray, out: Path, title: str) -> str:
-    """Nearest neighbours of a few probe words (returned as text) and embeddings.png of the frequent ones."""
+    """Nearest neighbours of a few probe words (returned as text) and embeddings.png of the frequent ones
+    (skipped, with a message, when the text has too few distinct tokens for a 2-D map)."""
     embeddings = model.embedding.weight.detach().cpu().numpy()  # (vocab, embedding_dim)
     skip = never_sample(tokenizer)
     lines = []
@@ -127,27 +154,56 @@ def inspect_embeddings(model: WordRNN, tokenizer: Tokenizer, train_ids: np.ndarr
             continue  # not a single known token in this vocabulary
         neighbours = nearest_neighbours(embeddings, ids[0], count=8, skip=skip)
         lines.append(f"{word!r:>10}: " + ", ".join(f"{token_text(tokenizer, i)!r} {c:.2f}" for i, c in neighbours))
-    counts = np.bincount(train_ids, minlength=tokenizer.vocab_size)
-    frequent = [int(i) for i in np.argsort(-counts) if i not in skip and counts[i] > 0][:150]
-    plot_embeddings(embeddings, frequent, [token_text(tokenizer, i).replace("\n", "\\n") for i in frequent],
-                    out / "embeddings.png", title)
+    frequent = frequent_tokens(tokenizer, train_ids)
+    if len(frequent) >= MIN_PLOT_TOKENS:
+        plot_embeddings(embeddings, frequent, [token_text(tokenizer, i).replace("\n", "\\n") for i in frequent],
+                        out / "embeddings.png", title)
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_config(TrainConfig, argv, description=__doc__)
+    config.validate()
     if config.dry_run:
         config = dry_run_config(config)
     setup_torch(config.threads, config.seed)
     device = pick_device(config.device)
-    out = prepare_run_dir(config.out)
-
+    # A fresh run fits its tokenizer and checks the sizes here, before --out is touched; a resumed run
+    # uses its saved tokenizer, checked as soon as the run is locked.
     train_text, val_text = split_text(config)
-    resuming = config.resume and (out / "resume.pt").exists()
-    tokenizer = load_tokenizer(out / "tokenizer.json") if resuming else fit_tokenizer(config, train_text)
-    tokenizer.save(out / "tokenizer.json")
+    tokens = None
+    if not config.resume:
+        tokenizer = fit_tokenizer(config, train_text)
+        tokens = (tokenizer, *check_tokens(config, tokenizer, train_text, val_text))
+    with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
+        if tokens is None:  # resuming: the run's own tokenizer, once the options are checked against the run
+            load_resume(staging, config, STAGE, RESUME_SHAPING)
+            tokenizer = load_tokenizer(staging / "tokenizer.json")
+            tokens = (tokenizer, *check_tokens(config, tokenizer, train_text, val_text))
+        return train_and_report(config, device, staging, val_text, tokens)
+
+
+def check_tokens(config: TrainConfig, tokenizer: Tokenizer, train_text: str, val_text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode both texts; refuse texts too short for the training shape. Says early when the text has
+    too few distinct tokens for embeddings.png, which is then skipped (training itself works)."""
     train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
     val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+    check_token_counts(config, len(train_ids), len(val_ids))
+    distinct = len(frequent_tokens(tokenizer, train_ids.numpy()))
+    if distinct < MIN_PLOT_TOKENS:
+        print(f"the training text has {distinct} distinct token(s) besides <unk>; embeddings.png needs "
+              f"{MIN_PLOT_TOKENS} and will be skipped")
+    return train_ids, val_ids
+
+
+def train_and_report(
+    config: TrainConfig, device: torch.device, out: Path, val_text: str,
+    tokens: tuple[Tokenizer, torch.Tensor, torch.Tensor],
+) -> dict:
+    """Train into the staging folder `out` (resuming the run there with --resume), evaluate the best
+    checkpoint beside the n-gram baselines, inspect the embeddings and write every result file."""
+    tokenizer, train_ids, val_ids = tokens
+    tokenizer.save(out / "tokenizer.json")
     # Bits per character of the original validation text make different tokenizers comparable.
     tokens_per_char = len(val_ids) / len(val_text)
     unknown_rate = float((val_ids == 0).float().mean()) if config.tokenizer == "word" else 0.0
@@ -165,7 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = WordRNN(vocab, config.embedding_dim, config.hidden_size, config.num_layers, config.cell,
                     config.dropout, config.tie_weights).to(device)
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
-    progress = start_or_resume(out, model, optimizer, resuming)
+    progress = None
+    if config.resume:
+        progress = restore_run(load_resume(out, config, STAGE, RESUME_SHAPING), model, optimizer, out / RESUME_FILE)
     write_json(out / "config.json", config)
     print(f"{config.cell} model with {count_parameters(model):,} parameters on {device}")
 
@@ -177,13 +235,14 @@ def main(argv: list[str] | None = None) -> dict:
         return continue_text(tokenizer, prompt, prompt_ids, new_ids)
 
     precision = resolve_precision(config.precision, device)
-    progress = train(model, optimizer, train_ids, val_ids, config, out, {"vocab_size": vocab}, sample, progress)
-    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+    progress = train(model, optimizer, train_ids, val_ids, config, out, {"stage": STAGE, "vocab_size": vocab},
+                     sample, progress)
+    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device, expected_stage=STAGE)["model"])
     with mixed_precision(precision, device):  # entered after loading: autocast caches cast weights
         result = scores(evaluate_carried(model, val_ids, streams=1), tokens_per_char)
         final_sample = sample(200)
     metrics = {
-        "stage": "SmaLLM", "tokenizer": config.tokenizer, "vocab_size": vocab, **result,
+        "stage": STAGE, "tokenizer": config.tokenizer, "vocab_size": vocab, **result,
         "train_seconds": round(progress.seconds, 1),
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
         "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
@@ -203,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"validation perplexity {result['val_ppl']:.1f} ({result['val_bpc']:.3f} bits/char); "
           f"Kneser-Ney trigram {baselines['kneser_ney_trigram']['val_ppl']:.1f} "
           f"({baselines['kneser_ney_trigram']['val_bpc']:.3f} bits/char)")
-    print(f"results in {out}")
+    print(f"results in {config.out}")
     return metrics
 
 

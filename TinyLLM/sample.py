@@ -4,12 +4,17 @@
 
 The model is rebuilt from the checkpoint's own config, so no architecture flags are needed here.
 A prompt may hold characters never seen in training: they map to the unknown id and sampling goes on.
+The checkpoint is loaded with `weights_only=True` (it can never run code); a broken file, or one of
+another stage, is refused with one line.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,6 +35,32 @@ class SampleConfig:
     top_k: int = option(40, "sample only among the k likeliest next tokens; 0 keeps them all")
     seed: int = option(1, "the same seed gives the same text")
     device: str = option("auto", "auto, cpu, cuda or mps")
+
+    def validate(self) -> None:
+        """Refuse a bad option before loading anything."""
+        validate_sampling(self)
+
+
+def validate_sampling(config: Any) -> None:
+    """The sampling options of TinyLLM and SmaLLM: a length, a positive temperature, a non-negative top-k."""
+    if config.length < 0:
+        raise ValueError(f"--length must be 0 or more, got {config.length}")
+    if not (math.isfinite(config.temperature) and config.temperature > 0):
+        raise ValueError(f"--temperature must be a positive number such as 0.8, got {config.temperature}")
+    if config.top_k < 0:
+        raise ValueError(f"--top-k must be 0 (keep every token) or more, got {config.top_k}")
+
+
+def rebuild_model(checkpoint_path: Path, build: Callable[[], nn.Module], state: dict[str, Any]) -> nn.Module:
+    """`build()` then load `state` into it; a config or weights that do not fit become one clear line."""
+    try:
+        model = build()
+        model.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{checkpoint_path} does not match its run folder ({reason}): the checkpoint and "
+                         "tokenizer.json must come from the same run; re-train to recreate them") from None
+    return model
 
 
 @torch.no_grad()
@@ -67,20 +98,20 @@ def generate(
 
 def load_run(out: str | Path, device: torch.device) -> tuple[CharRNN, CharTokenizer]:
     """The best model of a TinyLLM run and its tokenizer."""
-    out = Path(out)
-    checkpoint = load_checkpoint(out / "checkpoint.pt", map_location=device)
-    tokenizer = CharTokenizer.load(out / "tokenizer.json")
+    path = Path(out) / "checkpoint.pt"
+    checkpoint = load_checkpoint(path, map_location=device, expected_stage="TinyLLM")
+    tokenizer = CharTokenizer.load(Path(out) / "tokenizer.json")
     config = checkpoint["config"]
-    model = CharRNN(
+    model = rebuild_model(path, lambda: CharRNN(
         tokenizer.vocab_size, config["embedding_dim"], config["hidden_size"], config["num_layers"],
         config["cell"], config["dropout"],
-    ).to(device)
-    model.load_state_dict(checkpoint["model"])
-    return model, tokenizer
+    ), checkpoint["model"])
+    return model.to(device), tokenizer
 
 
 def main(argv: list[str] | None = None) -> str:
     config = parse_config(SampleConfig, argv, description=__doc__)
+    config.validate()
     device = pick_device(config.device)
     model, tokenizer = load_run(config.out, device)
     generator = torch.Generator().manual_seed(config.seed)

@@ -10,6 +10,11 @@ The run folder (`--out`, default outputs/TinyLLM) receives config.json, metrics.
 loss beside unigram / bigram / Kneser-Ney n-gram baselines), history.json, loss.png, samples.txt,
 checkpoint.pt (the best model), resume.pt (to continue with --resume) and tokenizer.json.
 Ctrl-C stops training early; the best model so far is still evaluated and saved.
+
+Every option and the text are checked before --out is touched. A run writes into a staging folder
+beside --out (`.TinyLLM.partial`) and only a finished run replaces --out, so a failed or killed run
+leaves the previous one intact; `--resume` continues the staging folder of a killed run, or a copy of
+the finished run in --out, and refuses when there is neither or a model/data option differs.
 """
 # ruff: noqa: E402
 
@@ -34,24 +39,35 @@ from common.config import option, parse_config, run_cli
 from common.metrics import bits_per_char
 from common.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
 from common.paths import output_dir
-from common.runs import prepare_run_dir, write_json
+from common.runs import run_transaction, write_json
 from common.tokenizers import CharTokenizer
 from common.torch_utils import load_checkpoint, pick_device
 from TinyLLM.model import CELLS, CharRNN, count_parameters
 from TinyLLM.sample import generate
 from TinyLLM.training import (
+    RESUME_FILE,
     append_text,
+    check_token_counts,
     evaluate_carried,
     evaluate_fixed_context,
+    load_resume,
     make_optimizer,
     mixed_precision,
     plot_losses,
     resolve_precision,
+    restore_run,
     setup_torch,
     split_text,
-    start_or_resume,
     train,
+    validate_options,
 )
+
+STAGE = "TinyLLM"  # stored in every checkpoint, so another stage's checkpoint is recognised as such
+# Options that shape the model or the data it reads: a resumed run must keep them (the others, such as
+# the budget or the learning rate, may change).
+RESUME_SHAPING = ("data", "val_fraction", "dry_run", "cell", "embedding_dim", "hidden_size", "num_layers",
+                  "batch_size", "seq_len")
+FIXED_CONTEXT = 64  # the context of the nanoGPT-style validation score val_loss_ctx64
 
 
 @dataclass
@@ -89,6 +105,10 @@ class TrainConfig:
     resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
     dry_run: bool = option(False, "tiny model, 30 kB of text, 6 steps, 1 thread: checks the pipeline in seconds")
 
+    def validate(self) -> None:
+        """Refuse a bad option before any work (see `validate_options`)."""
+        validate_options(self)
+
 
 def dry_run_config(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(
@@ -113,20 +133,44 @@ def ngram_baselines(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int,
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_config(TrainConfig, argv, description=__doc__)
+    config.validate()
     if config.dry_run:
         config = dry_run_config(config)
     setup_torch(config.threads, config.seed)
     device = pick_device(config.device)
-    out = prepare_run_dir(config.out)
-
     # Data: the last val_fraction of the text is validation; the vocabulary comes from training text only.
+    # A fresh run checks text and sizes here, before --out is touched; a resumed run uses its saved
+    # tokenizer, checked as soon as the run is locked.
     train_text, val_text = split_text(config)
-    resuming = config.resume and (out / "resume.pt").exists()
-    tokenizer = CharTokenizer.load(out / "tokenizer.json") if resuming else CharTokenizer.fit(train_text)
-    tokenizer.save(out / "tokenizer.json")
+    tokens = None
+    if not config.resume:
+        tokens = encode(config, CharTokenizer.fit(train_text), train_text, val_text)
+    with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
+        if tokens is None:  # resuming: the run's own tokenizer, once the options are checked against the run
+            load_resume(staging, config, STAGE, RESUME_SHAPING)
+            tokens = encode(config, CharTokenizer.load(staging / "tokenizer.json"), train_text, val_text)
+        return train_and_report(config, device, staging, Path(config.data).name, tokens)
+
+
+def encode(
+    config: TrainConfig, tokenizer: CharTokenizer, train_text: str, val_text: str
+) -> tuple[CharTokenizer, torch.Tensor, torch.Tensor]:
+    """(tokenizer, training ids, validation ids), refusing texts too short for the training shape."""
     train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
     val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
-    print(f"{len(train_text):,} training and {len(val_text):,} validation characters, vocabulary {tokenizer.vocab_size}")
+    check_token_counts(config, len(train_ids), len(val_ids), FIXED_CONTEXT + 1)
+    return tokenizer, train_ids, val_ids
+
+
+def train_and_report(
+    config: TrainConfig, device: torch.device, out: Path, data_name: str,
+    tokens: tuple[CharTokenizer, torch.Tensor, torch.Tensor],
+) -> dict:
+    """Train into the staging folder `out` (continuing the run there with --resume), evaluate the best
+    checkpoint beside the n-gram baselines and write every result file."""
+    tokenizer, train_ids, val_ids = tokens
+    tokenizer.save(out / "tokenizer.json")
+    print(f"{len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {tokenizer.vocab_size}")
 
     baselines = ngram_baselines(train_ids.numpy(), val_ids.numpy(), tokenizer.vocab_size,
                                 orders=range(2, 4) if config.dry_run else range(3, 9))
@@ -135,7 +179,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = CharRNN(tokenizer.vocab_size, config.embedding_dim, config.hidden_size, config.num_layers,
                     config.cell, config.dropout).to(device)
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
-    progress = start_or_resume(out, model, optimizer, resuming)
+    progress = None
+    if config.resume:
+        progress = restore_run(load_resume(out, config, STAGE, RESUME_SHAPING), model, optimizer, out / RESUME_FILE)
     write_json(out / "config.json", config)
     print(f"{config.cell} model with {count_parameters(model):,} parameters on {device}")
 
@@ -146,16 +192,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     precision = resolve_precision(config.precision, device)
     progress = train(model, optimizer, train_ids, val_ids, config, out,
-                     {"vocab_size": tokenizer.vocab_size}, sample, progress)
+                     {"stage": STAGE, "vocab_size": tokenizer.vocab_size}, sample, progress)
     # Final evaluation of the best checkpoint: the whole validation text read as one stream.
-    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device)["model"])
+    model.load_state_dict(load_checkpoint(out / "checkpoint.pt", map_location=device, expected_stage=STAGE)["model"])
     started = time.perf_counter()
     with mixed_precision(precision, device):  # entered after loading: autocast caches cast weights
         val_loss = evaluate_carried(model, val_ids, streams=1)
-        val_loss_ctx64 = evaluate_fixed_context(model, val_ids, context=64)
+        val_loss_ctx64 = evaluate_fixed_context(model, val_ids, context=FIXED_CONTEXT)
         final_sample = sample(500, "ROMEO:")
     metrics = {
-        "stage": "TinyLLM", "cell": config.cell, "params": count_parameters(model),
+        "stage": STAGE, "cell": config.cell, "params": count_parameters(model),
         "val_loss": val_loss, "val_bpc": bits_per_char(val_loss), "val_loss_ctx64": val_loss_ctx64,
         "train_seconds": round(progress.seconds, 1),
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
@@ -167,14 +213,14 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", progress.history)
     if progress.history:
-        plot_losses(progress.history, out / "loss.png", f"TinyLLM ({config.cell}) on {Path(config.data).name}",
+        plot_losses(progress.history, out / "loss.png", f"TinyLLM ({config.cell}) on {data_name}",
                     baselines={f"{baselines['ngram']['order']}-gram Kneser-Ney": baselines["ngram"]["val_loss"],
                                "bigram": baselines["bigram"]["val_loss"]})
     append_text(out / "samples.txt", f"=== final (best checkpoint), prompt 'ROMEO:' ===\n{final_sample}\n")
     print(f"validation: {val_loss:.4f} nats/char ({metrics['val_bpc']:.3f} bpc) carried state, "
           f"{val_loss_ctx64:.4f} with a 64-character context; "
           f"best n-gram (order {baselines['ngram']['order']}): {baselines['ngram']['val_loss']:.4f}")
-    print(f"results in {out}")
+    print(f"results in {config.out}")
     return metrics
 
 

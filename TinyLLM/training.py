@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from common.data import load_corpus
 from common.runs import atomic_path
-from common.torch_utils import save_checkpoint
+from common.torch_utils import load_checkpoint, save_checkpoint
 from TinyLLM.model import State, detach_state
 
 
@@ -188,7 +188,7 @@ def train(
                 if val_loss < progress.best_val_loss:  # keep only the best model, as word_language_model does
                     progress.best_val_loss = val_loss
                     save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra, step=progress.step)
-                save_resume(out / "resume.pt", model, optimizer, config, progress, checkpoint_extra)
+                save_resume(out / RESUME_FILE, model, optimizer, config, progress, checkpoint_extra)
             if config.sample_every and progress.step % config.sample_every == 0:
                 with mixed_precision(precision, device):
                     text = sample()
@@ -258,17 +258,35 @@ def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) 
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
-def resume_run(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Progress:
-    """Load `resume.pt` into model and optimizer; return the progress to continue from."""
-    from common.torch_utils import load_checkpoint
+RESUME_FILE = "resume.pt"  # the latest model, optimizer and progress of a run: what --resume continues
 
-    checkpoint = load_checkpoint(path, map_location=next(model.parameters()).device)
+
+def load_resume(out: Path, config: Any, stage: str, shaping: tuple[str, ...]) -> dict[str, Any]:
+    """The resume checkpoint in `out`, after checking that every model- or data-shaping option
+    (`shaping`) is the one the run was started with: a resumed run must continue the same run."""
+    path = out / RESUME_FILE
+    checkpoint = load_checkpoint(path, expected_stage=stage)
+    saved = checkpoint["config"]
+    for name in shaping:
+        if name in saved and saved[name] != getattr(config, name):
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} is {getattr(config, name)!r} but the run to resume used {saved[name]!r}: "
+                             f"resume with {flag} {saved[name]}, or start a fresh run without --resume")
+    return checkpoint
+
+
+def restore_run(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> Progress:
+    """Load a resume checkpoint into model and optimizer; return the progress to continue from."""
     try:
         model.load_state_dict(checkpoint["model"])
-    except RuntimeError as error:
-        raise ValueError(f"{path} holds a different architecture; resume with the flags of that run ({error})") from error
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    return Progress(**checkpoint["progress"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        progress = Progress(**checkpoint["progress"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{path} does not fit this model ({reason}): resume with the flags of that run, "
+                         "or start a fresh run without --resume") from None
+    print(f"resuming at step {progress.step} ({progress.seconds:.0f} s already trained)")
+    return progress
 
 
 def split_text(config: Any) -> tuple[str, str]:
@@ -279,20 +297,49 @@ def split_text(config: Any) -> tuple[str, str]:
     split = int(len(text) * (1 - config.val_fraction))
     train_text, val_text = text[:split], text[split:]
     if len(val_text) < 100 or len(train_text) < 1000:
-        raise ValueError(f"{config.data} has {len(text)} characters: give at least a few thousand")
+        raise ValueError(f"--val-fraction {config.val_fraction} splits the {len(text):,} characters of {config.data} "
+                         f"into {len(train_text):,} training and {len(val_text):,} validation characters: each "
+                         "needs at least 1,000 and 100; give a longer text or another --val-fraction")
     return train_text, val_text
 
 
-def start_or_resume(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, resuming: bool) -> Progress | None:
-    """Load `out/resume.pt` when resuming; otherwise delete a previous run's checkpoints and samples
-    so a fresh run never mixes with an old one. Returns the progress to continue from, or None."""
-    if resuming:
-        progress = resume_run(out / "resume.pt", model, optimizer)
-        print(f"resuming at step {progress.step} ({progress.seconds:.0f} s already trained)")
-        return progress
-    for stale in ("checkpoint.pt", "resume.pt", "samples.txt"):
-        (out / stale).unlink(missing_ok=True)
-    return None
+def check_token_counts(config: Any, train_tokens: int, val_tokens: int, min_val_tokens: int = 2) -> None:
+    """Refuse, before training starts, a text too short for the batch and sequence shape asked for."""
+    needed = config.batch_size * (config.seq_len + 1)  # every stream needs one input chunk plus its target
+    if train_tokens < needed:
+        raise ValueError(f"the training text has {train_tokens:,} tokens, fewer than --batch-size {config.batch_size} "
+                         f"x (--seq-len {config.seq_len} + 1) = {needed:,}: lower them or give a longer text")
+    needed = max(min_val_tokens, 2 * config.eval_streams)
+    if val_tokens < needed:
+        raise ValueError(f"the validation text has {val_tokens:,} tokens; --eval-streams {config.eval_streams} needs "
+                         f"at least {needed}: lower --eval-streams or raise --val-fraction")
+
+
+def validate_options(config: Any) -> None:
+    """The checks every recurrent language-model config shares (TinyLLM, SmaLLM): a bad value is refused
+    here, before any work, instead of giving a result that only looks valid."""
+
+    def require(ok: bool, name: str, rule: str) -> None:
+        if not ok:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be {rule}, got {getattr(config, name)!r}")
+
+    def finite(name: str) -> float:
+        return getattr(config, name) if math.isfinite(getattr(config, name)) else math.nan  # NaN fails every test
+
+    require(0 < finite("val_fraction") < 1, "val_fraction", "between 0 and 1 (exclusive), e.g. 0.1")
+    for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "seq_len", "eval_every", "eval_streams"):
+        require(getattr(config, name) >= 1, name, "at least 1")
+    for name in ("warmup_steps", "max_steps", "sample_every", "sample_length", "threads"):
+        require(getattr(config, name) >= 0, name, "0 or more")
+    require(0 <= finite("dropout") < 1, "dropout", "in [0, 1)")
+    require(finite("learning_rate") > 0, "learning_rate", "a positive number, e.g. 3e-3")
+    require(finite("weight_decay") >= 0, "weight_decay", "0 or more")
+    require(0 <= finite("min_lr_ratio") <= 1, "min_lr_ratio", "in [0, 1]")
+    require(finite("grad_clip") > 0, "grad_clip", "a positive number, e.g. 1.0")
+    require(finite("max_minutes") >= 0, "max_minutes", "0 or more")
+    if not (config.max_steps or config.max_minutes):
+        raise ValueError("set a budget: --max-steps N and/or --max-minutes M (both are 0)")
 
 
 def setup_torch(threads: int, seed: int) -> None:

@@ -85,3 +85,52 @@ def test_help_lists_every_option(script, capsys):
         script.main(["--help"])
     assert exit_info.value.code == 0
     assert "--temperature" in capsys.readouterr().out or script is train_script
+
+
+# --- Issue 13: every option checked, resume guarded, foreign checkpoints refused, tiny vocabularies ---
+
+def tiny_args(tmp_path, text="Some text to learn from , said the king , and the queen agreed . " * 60):
+    data = tmp_path / "text.txt"
+    data.write_text(text, encoding="utf-8")
+    return ["--data", str(data), "--out", str(tmp_path / "run"), "--hidden-size", "8", "--embedding-dim", "8",
+            "--batch-size", "2", "--seq-len", "8", "--max-minutes", "0", "--eval-every", "3", "--sample-every", "0",
+            "--threads", "1", "--eval-streams", "1"]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--min-freq", "0", "--min-freq must be at least 1"),
+    ("--bpe-vocab-size", "256", "--bpe-vocab-size must exceed the 256 byte tokens"),
+    ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
+    ("--embedding-dim", "0", "--embedding-dim must be at least 1"),
+    ("--learning-rate", "-1", "--learning-rate must be a positive number"),
+])
+def test_a_bad_option_is_refused_before_anything_is_written(tmp_path, flag, value, message):
+    with pytest.raises(ValueError, match=message):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "3", flag, value])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.txt"]
+
+
+def test_a_corpus_of_one_repeated_word_trains_and_skips_the_embedding_map(tmp_path, capsys):
+    metrics = train_script.main([*tiny_args(tmp_path, "buffalo " * 2000), "--max-steps", "3"])
+    assert np.isfinite(metrics["val_loss"])
+    assert "embeddings.png needs 3 and will be skipped" in capsys.readouterr().out
+    assert (tmp_path / "run" / "neighbours.txt").exists() and not (tmp_path / "run" / "embeddings.png").exists()
+
+
+def test_resume_refuses_a_different_tokenizer_option_and_nothing_to_resume(tmp_path):
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "3", "--resume"])
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    with pytest.raises(ValueError, match="--min-freq is 1 but the run to resume used 2"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume", "--min-freq", "1"])
+    with pytest.raises(ValueError, match="--tokenizer is 'bpe' but the run to resume used 'word'"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume", "--tokenizer", "bpe"])
+    assert train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume"])["steps"] == 6
+
+
+def test_sample_refuses_a_checkpoint_of_another_stage(tmp_path):
+    from TinyLLM.model import CharRNN
+
+    save_checkpoint(tmp_path / "checkpoint.pt", CharRNN(5, 4, 8), {"hidden_size": 8}, stage="TinyLLM")
+    with pytest.raises(ValueError, match="is a TinyLLM checkpoint, not a SmaLLM one"):
+        sample_script.main(["--out", str(tmp_path)])

@@ -145,3 +145,152 @@ def test_help_lists_every_option(script, capsys):
         script.main(["--help"])
     assert exit_info.value.code == 0
     assert "--max-minutes" in capsys.readouterr().out or script is sample_script
+
+
+# --- Issue 13: a run never destroys a good run, a checkpoint never runs code, every option is checked ---
+
+def tiny_args(tmp_path, out="run"):
+    data = tmp_path / "text.txt"
+    if not data.exists():
+        data.write_text("Some text to learn from, said the king, and the queen agreed. " * 60, encoding="utf-8")
+    return ["--data", str(data), "--out", str(tmp_path / out), "--hidden-size", "16", "--embedding-dim", "8",
+            "--batch-size", "4", "--seq-len", "16", "--max-minutes", "0", "--eval-every", "3", "--sample-every", "0",
+            "--threads", "1"]
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "0", "--batch-size must be at least 1"),
+    ("--seq-len", "0", "--seq-len must be at least 1"),
+    ("--hidden-size", "0", "--hidden-size must be at least 1"),
+    ("--hidden-size", "-1", "--hidden-size must be at least 1"),
+    ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
+    ("--val-fraction", "0", "--val-fraction must be between 0 and 1"),
+    ("--val-fraction", "0.999", "each needs at least 1,000 and 100"),  # valid number, an empty training split
+    ("--threads", "-1", "--threads must be 0 or more"),
+    ("--learning-rate", "0", "--learning-rate must be a positive number"),
+    ("--learning-rate", "nan", "--learning-rate must be a positive number"),
+    ("--dropout", "1", "--dropout must be in"),
+    ("--max-steps", "-1", "--max-steps must be 0 or more"),
+    ("--eval-every", "0", "--eval-every must be at least 1"),
+    ("--seq-len", "5000", "fewer than --batch-size 4 x"),  # valid alone, too long for this text
+])
+def test_a_bad_option_is_refused_and_the_good_run_in_out_is_kept(tmp_path, flag, value, message):
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    before = snapshot(tmp_path / "run")
+    with pytest.raises(ValueError, match=message):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "3", flag, value])
+    assert snapshot(tmp_path / "run") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "text.txt"]  # no staging folder or lock left
+
+
+def test_a_run_that_fails_during_training_leaves_the_previous_run_usable(tmp_path, monkeypatch):
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    before = snapshot(tmp_path / "run")
+
+    def broken_train(*args, **kwargs):
+        raise RuntimeError("the run died mid-training")
+
+    monkeypatch.setattr(train_script, "train", broken_train)
+    with pytest.raises(RuntimeError, match="mid-training"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--hidden-size", "24"])
+    assert snapshot(tmp_path / "run") == before
+    assert sample_script.main(["--out", str(tmp_path / "run"), "--length", "5"]).startswith("ROMEO:")
+
+
+def test_resume_refuses_when_there_is_nothing_to_resume_or_a_shaping_option_differs(tmp_path):
+    with pytest.raises(ValueError, match="nothing to resume in .*run without --resume first"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "3", "--resume"])
+    assert not (tmp_path / "run").exists()
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    before = snapshot(tmp_path / "run")
+    for flag, value in (("--hidden-size", "32"), ("--cell", "gru"), ("--seq-len", "8"), ("--val-fraction", "0.2")):
+        with pytest.raises(ValueError, match=f"{flag} is .* but the run to resume used"):
+            train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume", flag, value])
+    assert snapshot(tmp_path / "run") == before
+    resumed = train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume", "--learning-rate", "1e-3"])
+    assert resumed["steps"] == 6  # the budget and the learning rate may change
+
+
+def test_out_naming_a_file_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="exists and is not a folder"):
+        train_script.main([*tiny_args(tmp_path, out="notes.txt"), "--max-steps", "3"])
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+class TouchesAFile:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_never_runs_and_is_refused_by_sample_and_resume(tmp_path):
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    marker = tmp_path / "pwned"
+    for name in ("checkpoint.pt", "resume.pt"):
+        torch.save({"model": TouchesAFile(marker), "config": {}}, tmp_path / "run" / name)
+    with pytest.raises(ValueError, match="checkpoint.pt is not a checkpoint of this project: .*could run code"):
+        sample_script.main(["--out", str(tmp_path / "run")])
+    with pytest.raises(ValueError, match="resume.pt is not a checkpoint of this project"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume"])
+    assert not marker.exists()
+
+
+def test_sample_refuses_a_truncated_or_foreign_checkpoint_in_one_line(tmp_path):
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    good = checkpoint.read_bytes()
+    checkpoint.write_bytes(good[: len(good) // 3])
+    with pytest.raises(ValueError, match="truncated") as info:
+        sample_script.main(["--out", str(tmp_path / "run")])
+    assert "\n" not in str(info.value)
+    save_checkpoint(checkpoint, torch.nn.Linear(2, 2), {"lookback": 60}, stage="CodeLLM")
+    with pytest.raises(ValueError, match="is a CodeLLM checkpoint, not a TinyLLM one"):
+        sample_script.main(["--out", str(tmp_path / "run")])
+    save_checkpoint(checkpoint, torch.nn.Linear(2, 2), {"embedding_dim": 8, "hidden_size": 16, "num_layers": 2,
+                                                        "cell": "rnn", "dropout": 0.0}, stage="TinyLLM")
+    with pytest.raises(ValueError, match="does not match its run folder"):
+        sample_script.main(["--out", str(tmp_path / "run")])
+
+
+@pytest.mark.parametrize("flag, value", [("--temperature", "0"), ("--length", "-1"), ("--top-k", "-2")])
+def test_sample_refuses_bad_options(tmp_path, flag, value):
+    with pytest.raises(ValueError, match=flag):
+        sample_script.main(["--out", str(tmp_path), flag, value])
+
+
+def test_a_sigkilled_run_keeps_the_previous_run_and_resume_continues_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from common.paths import REPO_ROOT
+
+    train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
+    before = snapshot(tmp_path / "run")
+    child = subprocess.Popen([sys.executable, str(REPO_ROOT / "TinyLLM" / "train.py"), *tiny_args(tmp_path),
+                              "--max-steps", "1000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / ".run.partial"
+    deadline = time.monotonic() + 60
+    while not (partial / "resume.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert (partial / "resume.pt").exists(), "the child never saved a resume point"
+    assert snapshot(tmp_path / "run") == before
+    # The killed run's lock is stale (taken over); its options are checked like a finished run's.
+    with pytest.raises(ValueError, match="--cell is 'lstm' but the run to resume used 'rnn'"):
+        train_script.main([*tiny_args(tmp_path), "--max-steps", "3", "--resume", "--cell", "lstm"])
+    assert (partial / "resume.pt").exists()  # a refused resume leaves the interrupted run as it was
+    resumed = train_script.main([*tiny_args(tmp_path), "--max-steps", "3", "--resume"])
+    assert resumed["steps"] >= 3  # continued from the killed run's last resume point
+    assert not partial.exists()
