@@ -97,6 +97,9 @@ def prepare_run_dir(out: str | Path) -> Path:
     return out
 
 
+RUN_MARKER = ".run.json"  # written into every committed run folder: marks a folder a run may replace
+
+
 @contextlib.contextmanager
 def run_transaction(out: str | Path, resume: bool = False, resume_file: str | None = None) -> Iterator[Path]:
     """Hold `out` for one run; yield the staging folder to write into; make it `out` only on success.
@@ -115,18 +118,24 @@ def run_transaction(out: str | Path, resume: bool = False, resume_file: str | No
     - `resume=True`: continue in the staging folder of an interrupted run when it holds
       `resume_file` (or exists, when `resume_file` is None); else continue from a copy of the
       completed run in `out` when `out / resume_file` exists; else ValueError (nothing to resume).
-    - Normal exit: `out` -> .NAME.old, staging -> `out`, then .NAME.old is deleted.
+    - `out` must be absent, empty, or a run folder (one holding RUN_MARKER, or `config.json` for
+      older runs): a run replaces the whole folder, so `--out outputs` or `--out ~` is refused.
+    - Normal exit: RUN_MARKER is written into the staging folder; then `out` -> .NAME.old,
+      staging -> `out`, and .NAME.old is deleted.
     - An exception (KeyboardInterrupt and SystemExit included) leaves `out` untouched and the
       staging folder in place for `--resume` (with a message saying so), then propagates. When
       nothing was written since the transaction began (the run was refused before any work), a
       staging folder this transaction created is removed and one it found is left as it was.
     """
     out = Path(out)
+    if out.name in ("", ".", ".."):  # `--out .`: name the folder, so that the hidden names beside it exist
+        out = out.resolve()
+    if out.parent == out:
+        raise ValueError(f"{out} cannot be a run folder: choose a folder of its own as --out")
     staging = out.parent / f".{out.name}.partial"
     with _run_lock(out):
         _restore_interrupted_commit(out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"{out} exists and is not a folder: choose another --out, or move that file away")
+        _check_replaceable(out)
         if resume:
             created = _prepare_resume(out, staging, resume_file)
         else:
@@ -147,7 +156,28 @@ def run_transaction(out: str | Path, resume: bool = False, resume_file: str | No
                 print(f"the run stopped before it finished: {out} is unchanged; its partial results are in "
                       f"{staging} (continue with --resume, or a fresh run deletes them)", file=sys.stderr)
             raise
+        write_json(staging / RUN_MARKER, {"pid": os.getpid(), "host": socket.gethostname(),
+                                          "finished": datetime.datetime.now().isoformat(timespec="seconds")})
         _commit(staging, out)
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse an `--out` whose replacement would lose something that is not a run: a file, a folder
+    holding the current directory, or a folder of other files (such as `outputs/` itself or a home
+    folder). A run folder carries RUN_MARKER; folders of runs from before it carry `config.json`."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder: choose another --out, or move that file away")
+    target, cwd = out.resolve(), Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise ValueError(f"{out} holds the current folder, and a run replaces its --out folder as a whole: "
+                         "choose a folder of its own, e.g. outputs/my_run")
+    names = sorted(path.name for path in out.iterdir())
+    if names and RUN_MARKER not in names and "config.json" not in names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ValueError(f"{out} holds files that no run wrote ({shown}), and a run replaces its --out folder "
+                         "as a whole: choose a new or empty folder")
 
 
 def _written_since(folder: Path, since: float) -> bool:

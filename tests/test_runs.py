@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from common.paths import REPO_ROOT
-from common.runs import run_transaction
+from common.runs import RUN_MARKER, run_transaction
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -199,3 +199,27 @@ def test_a_run_refused_before_writing_leaves_no_staging_folder_behind(tmp_path, 
         raise ValueError("bad option")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert "partial results" not in capsys.readouterr().err
+
+
+def test_a_folder_of_other_files_is_never_replaced(tmp_path, monkeypatch):
+    parent = tmp_path / "outputs"
+    (parent / "MemoryLLM").mkdir(parents=True)
+    (parent / "notes.txt").write_text("precious")
+    with pytest.raises(ValueError, match=r"holds files that no run wrote \(MemoryLLM, notes.txt\)"):
+        with run_transaction(parent):
+            pass
+    assert (parent / "notes.txt").read_text() == "precious" and (parent / "MemoryLLM").is_dir()
+    monkeypatch.chdir(tmp_path / "outputs" / "MemoryLLM")
+    with pytest.raises(ValueError, match="holds the current folder"):
+        with run_transaction("."):
+            pass
+
+
+def test_a_run_folder_is_marked_and_an_older_run_folder_is_replaceable(tmp_path):
+    good_run(tmp_path / "run")
+    assert json.loads((tmp_path / "run" / RUN_MARKER).read_text())["pid"] == os.getpid()
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "config.json").write_text("{}")  # a run folder written before run folders were marked
+    good_run(legacy)
+    assert not (legacy / "config.json").exists() and (legacy / "metrics.json").exists()
