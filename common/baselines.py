@@ -105,7 +105,7 @@ def fit_ar(data: ForecastData) -> tuple[int, np.ndarray, dict]:
         if best is None or error < best[0]:
             best = (error, order, coefficients)
     _, order, coefficients = best
-    return order, coefficients, {"order": order, "max_order": max_order, "lag_coefficients_step1": coefficients[1:, 0]}
+    return order, coefficients, {"order": order, "max_order": max_order, "lag_coefficients_step1": coefficients[1:, 0].tolist()}
 
 
 def fit_ridge(data: ForecastData) -> tuple[object, dict]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from common import metrics
-from common.runs import atomic_path, write_json
+from common.runs import _to_jsonable, atomic_path, write_json
 from common.stats import diebold_mariano, pesaran_timmermann
 from common.timeseries import ForecastData
 
@@ -179,4 +179,4 @@ def write_forecast_run(
     if history:
         plotting.plot_history(history, out / "loss.png", title=f"{title}: training history")
     write_json(out / "metrics.json", result)
-    return result
+    return _to_jsonable(result)  # as written: plain numbers, NaN as None
