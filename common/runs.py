@@ -259,25 +259,50 @@ def _run_lock(out: Path) -> Iterator[Path]:
 def _remove_if_stale(lock: Path, out: Path) -> None:
     """Delete `lock` if its holder is a dead process on this host; raise ValueError if it is alive."""
     try:
-        holder = json.loads(lock.read_text(encoding="utf-8"))
-        pid, host, since = int(holder["pid"]), str(holder["host"]), str(holder.get("since", "?"))
+        text = lock.read_text(encoding="utf-8")
     except FileNotFoundError:
         return  # released meanwhile
-    except (OSError, ValueError, KeyError, TypeError):
+    try:
+        holder = json.loads(text)
+        pid, host, since = int(holder["pid"]), str(holder["host"]), str(holder.get("since", "?"))
+    except (ValueError, KeyError, TypeError):
         # Empty or unreadable: a run may be between creating the file and writing it. Only an old
         # unreadable lock is stale.
-        with contextlib.suppress(FileNotFoundError):
-            if time.time() - lock.stat().st_mtime > 10:
-                lock.unlink()
-                return
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > 10:
+            _take_over(lock, text)
+            return
         raise ValueError(f"{out} is being taken by another run (lock {lock}): wait for it or choose another --out") from None
     if host == socket.gethostname() and not _process_alive(pid):
         print(f"taking over the stale lock of pid {pid} (no longer running) on {out}")
-        lock.unlink(missing_ok=True)
+        _take_over(lock, text)
         return
     where = "" if host == socket.gethostname() else f" on host {host}"
     raise ValueError(f"{out} is in use by pid {pid}{where} since {since}: wait for it or choose another --out "
                      f"(if no such run is alive, delete {lock})")
+
+
+def _take_over(lock: Path, stale_text: str) -> None:
+    """Remove the stale lock whose content was `stale_text`, and nothing else.
+
+    Two runs may find the same stale lock; the first removes it and creates its own. Deleting by
+    name could then delete that fresh lock, so the lock is first renamed away (atomic: only one run
+    moves a given file) and, if what was moved is not the stale lock, linked back (os.link never
+    overwrites)."""
+    grave = lock.with_name(f"{lock.name}.{os.getpid()}.stale")
+    try:
+        os.rename(lock, grave)
+    except FileNotFoundError:
+        return  # another run removed it first
+    try:
+        if grave.read_text(encoding="utf-8") != stale_text:
+            with contextlib.suppress(FileExistsError):
+                os.link(grave, lock)
+    finally:
+        grave.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:

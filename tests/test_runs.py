@@ -223,3 +223,14 @@ def test_a_run_folder_is_marked_and_an_older_run_folder_is_replaceable(tmp_path)
     (legacy / "config.json").write_text("{}")  # a run folder written before run folders were marked
     good_run(legacy)
     assert not (legacy / "config.json").exists() and (legacy / "metrics.json").exists()
+
+
+def test_taking_over_a_stale_lock_never_removes_a_fresh_one_that_replaced_it(tmp_path):
+    from common.runs import _take_over
+
+    lock = tmp_path / ".run.lock"
+    lock.write_text('{"pid": 2, "host": "h", "since": "now"}')  # another run took the stale lock over first
+    _take_over(lock, '{"pid": 1, "host": "h", "since": "then"}')
+    assert lock.read_text() == '{"pid": 2, "host": "h", "since": "now"}'
+    _take_over(lock, lock.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
