@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -16,10 +15,11 @@ from CodeLLM import train as train_script
 from CodeLLM.attention import attention_per_lag, gradient_saliency
 from CodeLLM.model import MultiHeadAttention, TransformerForecaster, sinusoidal_positions
 from CodeLLM.train import CodeConfig
-from CodeLLM.training import CHECKPOINT, build_model, fit, forecast, predict_scaled
+from CodeLLM.training import CHECKPOINT, TorchTransformerForecaster, build_model, predict_scaled
+from common import forecasting
 from common.baselines import naive_forecast
 from common.forecast_setup import load_forecast_data
-from common.torch_utils import load_checkpoint
+from common.seed import set_seed
 
 
 @pytest.fixture(autouse=True)
@@ -137,52 +137,74 @@ def test_overfits_a_sine_wave():
 
 def test_train_dry_run_writes_everything_and_evaluate_reproduces_it(tmp_path):
     metrics = train_script.main(["--dry-run", "--out", str(tmp_path)])
-    for name in ("metrics.json", "config.json", "history.csv", "predictions.csv", "model.pt", "last.pt",
-                 "predictions.png", "residuals.png", "loss.png", "attention.png"):
+    for name in ("metrics.json", "config.json", "history.csv", "predictions.csv", "model.pt", "scalers.json",
+                 "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png", "attention.png",
+                 "interpretability.png"):
         assert (tmp_path / name).exists(), name
-    assert any((tmp_path / "tensorboard").iterdir())
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["stage"] == "CodeLLM" and saved["model"] == "transformer"
-    for key in ("test", "baselines", "split", "data", "train_seconds", "epochs_run", "best_epoch", "params",
-                "framework", "seconds_per_epoch", "inference_ms_per_window", "validation"):
+    for key in ("forecasts", "guard", "scored", "test", "baselines", "split", "data", "train_seconds", "epochs_run",
+                "best_epoch", "params", "framework", "seconds_per_epoch", "inference_ms_per_window"):
         assert key in saved, key
-    assert set(saved["baselines"]) == {"naive", "moving_average", "linear"}
-    assert saved["validation"]["rmse"] <= saved["validation"]["naive_rmse"]  # shrinkage never loses on validation
+    assert set(saved["forecasts"]) == {"as_trained", "guarded", "naive", "drift", "ar", "moving_average", "linear"}
+    guarded = saved["forecasts"]["as_trained" if saved["guard"]["kept"] else "naive"]
+    assert saved["forecasts"]["guarded"]["rmse"] == guarded["rmse"]
 
     evaluated = evaluate_script.main(["--out", str(tmp_path)])
-    folder = tmp_path / "evaluate" / "GOOG"
+    folder = tmp_path / "evaluate" / "default"
     assert (folder / "metrics.json").exists() and (folder / "attention.png").exists()
     assert json.loads((tmp_path / "metrics.json").read_text()) == saved  # training results untouched
     trained = pd.read_csv(tmp_path / "predictions.csv")
     again = pd.read_csv(folder / "predictions.csv")
-    np.testing.assert_array_equal(again["predicted"].to_numpy(), trained["predicted"].to_numpy())
+    np.testing.assert_array_equal(again["as_trained"].to_numpy(), trained["as_trained"].to_numpy())
     assert evaluated["test"] == metrics["test"]
 
 
-def test_checkpoint_reload_gives_identical_predictions(tmp_path):
-    config = train_script.dry_run_config(CodeConfig(out=str(tmp_path)))
+def dry_forecaster(seed_config: CodeConfig | None = None) -> tuple[TorchTransformerForecaster, CodeConfig, object]:
+    config = seed_config or train_script.dry_run_config(CodeConfig())
     data, _ = load_forecast_data(config)
-    result = fit(config, data, tmp_path, verbose=0)
-    checkpoint = load_checkpoint(tmp_path / CHECKPOINT)
-    rebuilt = build_model(config, data.n_features, data.horizon)
-    rebuilt.load_state_dict(checkpoint["model"])
-    assert float(rebuilt.strength) == result.strength
-    np.testing.assert_array_equal(forecast(rebuilt, data), forecast(result.model, data))
+    set_seed(config.seed)
+    return TorchTransformerForecaster(config, data), config, data
 
 
-def test_same_seed_same_results_and_resume(tmp_path):
-    config = train_script.dry_run_config(CodeConfig(epochs=2, patience=5))
-    data, _ = load_forecast_data(config)
-    first = fit(config, data, verbose=0)
-    second = fit(config, data, verbose=0)
-    assert first.history["val_rmse"] == second.history["val_rmse"] and first.validation == second.validation
-    np.testing.assert_array_equal(forecast(first.model, data), forecast(second.model, data))
-    # An interrupted run resumed from last.pt ends where an uninterrupted one does.
-    fit(dataclasses.replace(config, epochs=1), data, tmp_path, verbose=0)
-    resumed = fit(dataclasses.replace(config, resume=True), data, tmp_path, verbose=0)
-    assert resumed.epochs_run == 2
-    assert resumed.history["val_rmse"] == first.history["val_rmse"]
-    np.testing.assert_array_equal(forecast(resumed.model, data), forecast(first.model, data))
+def test_checkpoint_reload_gives_identical_predictions_and_refuses_foreign_files(tmp_path):
+    forecaster, config, data = dry_forecaster()
+    forecasting.fit(forecaster, data, config, verbose=False)
+    forecaster.save(tmp_path / CHECKPOINT)
+    rebuilt, *_ = dry_forecaster()
+    rebuilt.load(tmp_path / CHECKPOINT)
+    inputs = data.splits["test"].inputs
+    np.testing.assert_array_equal(rebuilt.predict(inputs), forecaster.predict(inputs))
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable CodeLLM checkpoint"):
+        rebuilt.load(tmp_path / "garbage.pt")
+    torch.save({"model": {}, "config": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a CodeLLM checkpoint"):
+        rebuilt.load(tmp_path / "other.pt")
+
+
+def test_a_crafted_checkpoint_does_not_run_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"stage": "CodeLLM", "model": Exploit()}, tmp_path / "model.pt")
+    forecaster, *_ = dry_forecaster()
+    with pytest.raises(ValueError, match="not a readable CodeLLM checkpoint"):
+        forecaster.load(tmp_path / "model.pt")
+    assert not marker.exists()
+
+
+def test_same_seed_same_results():
+    runs = []
+    for _ in range(2):
+        forecaster, config, data = dry_forecaster()
+        result = forecasting.fit(forecaster, data, config, verbose=False)
+        runs.append((result.history["loss"], result.history["val_loss"], forecaster.predict(data.splits["test"].inputs)))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
 
 
 def test_gradient_saliency_finds_the_day_that_matters():

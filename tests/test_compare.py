@@ -32,27 +32,31 @@ def test_compare_dry_run_trains_missing_stages_and_writes_everything(tmp_path):
     memory, code, out = tmp_path / "memory", tmp_path / "code", tmp_path / "comparison"
     result = compare.main(["--dry-run", "--memory-out", str(memory), "--code-out", str(code), "--out", str(out),
                            "--folds", "2", "--speed-lookbacks", "8,16", "--threads", "1"])
-    for name in ("comparison.md", "comparison.json", "predictions.png", "interpretability.png", "speed_vs_lookback.png"):
+    for name in ("comparison.md", "comparison.json", "predictions.png", "cumulative_error.png", "interpretability.png",
+                 "speed_vs_lookback.png"):
         assert (out / name).exists(), name
     assert (memory / "metrics.json").exists() and (code / "metrics.json").exists()
     saved = json.loads((out / "comparison.json").read_text())
-    assert list(saved["table"]) == ["LSTM", "Transformer", "naive", "moving_average", "linear"]
+    assert list(saved["table"]) == ["LSTM as trained", "LSTM guarded", "Transformer as trained", "Transformer guarded",
+                                    "naive", "drift", "ar", "moving_average", "linear"]
     for row in saved["table"].values():
-        for key in ("rmse", "mae", "mape", "r2", "mase", "directional_accuracy", "params", "framework", "rmse_vs_naive"):
+        for key in ("rmse", "mae", "mape", "r2", "directional_accuracy", "rmse_vs_naive", "r2_oos_returns", "dm_pvalue"):
             assert key in row
     assert saved["table"]["naive"]["rmse_vs_naive"] == 1.0
-    assert saved["table"]["LSTM"]["framework"].startswith("tensorflow")
-    assert saved["table"]["Transformer"]["framework"].startswith("pytorch")
+    assert saved["table"]["LSTM as trained"]["framework"].startswith("tensorflow")
+    assert saved["table"]["Transformer as trained"]["framework"].startswith("pytorch")
     lookback = saved["settings"]["lookback"]
-    for profile in ("attention_cross", "attention_rollout", "transformer_saliency", "lstm_saliency"):
+    for profile in ("Transformer cross-attention", "Transformer attention rollout", "Transformer |input x gradient|",
+                    "LSTM |input x gradient|"):
         assert len(saved["interpretability"][profile]) == lookback
         assert np.isclose(sum(saved["interpretability"][profile]), 1.0)
     assert [row["fold"] for row in saved["walk_forward"]["folds"]] == [1, 2]
+    assert "LSTM as trained" in saved["walk_forward"]["summary"]
     test_starts = [row["test"][0] for row in saved["walk_forward"]["folds"]]
     assert test_starts == sorted(test_starts) and saved["walk_forward"]["folds"][0]["test"][1] < test_starts[1]
     assert saved["speed"]["lookbacks"] == [8, 16]
-    assert "| LSTM |" in (out / "comparison.md").read_text()
-    assert result["table"]["Transformer"]["rmse"] == saved["table"]["Transformer"]["rmse"]
+    assert "| LSTM as trained |" in (out / "comparison.md").read_text()
+    assert result["table"]["Transformer guarded"]["rmse"] == saved["table"]["Transformer guarded"]["rmse"]
 
     # The runs now match these settings: nothing to retrain. Other settings: a reason to retrain.
     config = parse_config(compare.CompareConfig, ["--dry-run", "--memory-out", str(memory), "--code-out", str(code)])
@@ -68,13 +72,16 @@ def test_compare_dry_run_trains_missing_stages_and_writes_everything(tmp_path):
         compare.check_same_targets(memory, code)
 
 
-def test_stage_flags_carry_the_data_settings():
+def test_stage_configs_carry_the_data_settings():
     config = parse_config(compare.CompareConfig, ["--lookback", "30", "--horizon", "3", "--csv", "x.csv",
-                                                  "--train-fraction", "0.6", "--dry-run", "--seed", "7"])
-    stage = parse_config(CodeConfig, compare.stage_args(config, "/tmp/run"))
-    for key in compare.DATA_KEYS:
-        assert getattr(stage, key) == getattr(config, key), key
-    assert stage.seed == 7 and stage.out == "/tmp/run"
+                                                  "--train-fraction", "0.6", "--dry-run", "--seed", "7",
+                                                  "--code-out", "/tmp/run"])
+    memory, code = compare.stage_configs(config)
+    for stage in (memory, code):
+        for key in compare.DATA_KEYS:
+            assert getattr(stage, key) == getattr(config, key), key
+        assert stage.seed == 7
+    assert code.out == "/tmp/run" and code.d_model == 8  # the dry-run preset of the stage itself
 
 
 def test_speed_harness_compares_models_of_the_same_size():

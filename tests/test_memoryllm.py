@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-from common.data import load_prices
 from common import forecasting
+from common.data import load_prices
 from common.paths import DATA_DIR, REPO_ROOT
 from common.seed import set_seed
 from common.timeseries import make_features, prepare_forecast_data
