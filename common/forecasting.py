@@ -37,7 +37,7 @@ from common.config import config_from_dict, option
 from common.forecast_report import comparison_table, squared_errors, write_forecast_run
 from common.forecast_setup import ForecastDataConfig, load_forecast_data
 from common.paths import output_dir
-from common.runs import atomic_path, prepare_run_dir, read_json, write_json
+from common.runs import atomic_path, read_json, run_transaction, write_json
 from common.seed import set_seed
 from common.stats import diebold_mariano
 from common.timeseries import ForecastData, Standardizer, Windows
@@ -282,15 +282,18 @@ def run(stage: Stage, config: ForecastConfig, verbose: bool = True) -> dict[str,
         windows = {name: len(split.anchors) for name, split in data.splits.items()}
         print(f"{info['source']}: {info['rows']} rows {info['first_date']} -> {info['last_date']}, "
               f"{data.n_features} features, windows {windows}")
-    out = prepare_run_dir(config.out)
-    set_seed(config.seed)
-    forecaster = stage.make(config, data)
-    result = fit(forecaster, data, config, verbose)
-    write_json(out / "config.json", config)
-    save_scalers(out, data)
-    forecaster.save(out / forecaster.weights_file)
-    write_history(out, result.history)
-    metrics = report_run(stage, forecaster, data, config, info, out, result)
+    # The run is a transaction: everything goes into a staging folder that becomes `out` only when
+    # complete, so a failed, killed or interrupted run leaves the previous run exactly as it was.
+    with run_transaction(config.out) as staging:
+        set_seed(config.seed)
+        forecaster = stage.make(config, data)
+        result = fit(forecaster, data, config, verbose)
+        write_json(staging / "config.json", config)
+        save_scalers(staging, data)
+        forecaster.save(staging / forecaster.weights_file)
+        write_history(staging, result.history)
+        metrics = report_run(stage, forecaster, data, config, info, staging, result)
+    out = Path(config.out)
     if verbose:
         print_summary(stage, metrics, out)
     return metrics

@@ -149,3 +149,26 @@ def test_walk_forward_refits_every_fold_and_pools_a_dm_test(tmp_path):
     assert any(row["overlaps_headline"] for row in result["folds"])
     summary = result["summary"]["linear-net as trained"]
     assert summary["mean"] < 0.95 and summary["pooled_dm_pvalue"] < 0.01
+
+
+class FailingForecaster(LinearForecaster):
+    def train_epoch(self, train, learning_rate: float, epoch: int) -> float:
+        if epoch == 3:
+            raise RuntimeError("the machine fell over")
+        return super().train_epoch(train, learning_rate, epoch)
+
+
+def test_a_failed_run_leaves_the_previous_run_exactly_as_it_was(tmp_path):
+    csv = write_series(tmp_path / "lag1.csv", lag=1, phi=0.5, seed=4)
+    config = config_for(tmp_path, csv, epochs=5)
+    forecasting.run(STAGE, config, verbose=False)
+    out = tmp_path / "run"
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    failing = Stage(name="TestStage", model="linear", label="linear-net", config_cls=LinearConfig,
+                    make=FailingForecaster)
+    with pytest.raises(RuntimeError, match="fell over"):
+        forecasting.run(failing, config, verbose=False)
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+    with pytest.raises(ValueError, match="--learning-rate"):
+        forecasting.run(STAGE, config_for(tmp_path, csv, learning_rate=0.0), verbose=False)
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
