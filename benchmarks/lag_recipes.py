@@ -61,6 +61,9 @@ class Recipe:
     units: int = 32
     layers: int = 1
     unit_forget_bias: bool = True
+    chrono: bool = False  # chrono init (Tallec & Ollivier 2018): forget bias log U(1, lookback - 1), input bias = -that
+    clock: str = "none"  # none | ramp | onehot: position channels appended to each day's features
+    every_step: bool = False  # train the head on every day of the window (next-day return), not just the last
     # Transformer
     d_model: int = 32
     heads: int = 4
@@ -124,21 +127,60 @@ def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarra
     naive_output = float(data.target_scaler.transform(np.zeros((1, 1)))[0, 0])
     first_half, _ = validation_halves(data)
 
-    window = keras.Input(shape=(data.lookback, data.n_features))
+    def with_clock(inputs: np.ndarray) -> np.ndarray:
+        """Append constant channels that tell the LSTM which day of the window it is reading."""
+        if recipe.clock == "none":
+            return inputs
+        if recipe.clock == "ramp":
+            channels = (np.arange(data.lookback, dtype=np.float32) - (data.lookback - 1))[:, None] / data.lookback
+        else:
+            channels = np.eye(data.lookback, dtype=np.float32)
+        clock = np.broadcast_to(channels, (len(inputs), *channels.shape))
+        return np.concatenate([inputs, clock], axis=2).astype(np.float32)
+
+    from types import SimpleNamespace
+
+    train, validation, test = (SimpleNamespace(inputs=with_clock(w.inputs), targets=w.targets) for w in (train, validation, test))
+    window = keras.Input(shape=train.inputs.shape[1:])
+    def chrono_bias(shape, dtype=None):
+        """Gates [input, forget, cell, output]: forget bias log U(1, T-1), so memories last up to T days."""
+        units = shape[0] // 4
+        forget = np.log(np.random.default_rng(seed).uniform(1.0, data.lookback - 1.0, units))
+        return np.concatenate([-forget, forget, np.zeros(2 * units)]).astype("float32")
+
     hidden = window
     for layer in range(recipe.layers):
         hidden = keras.layers.LSTM(
-            recipe.units, return_sequences=layer < recipe.layers - 1, dropout=recipe.dropout,
-            unit_forget_bias=recipe.unit_forget_bias,
+            recipe.units, return_sequences=recipe.every_step or layer < recipe.layers - 1, dropout=recipe.dropout,
+            unit_forget_bias=recipe.unit_forget_bias and not recipe.chrono,
+            bias_initializer=chrono_bias if recipe.chrono else "zeros",
         )(hidden)
     if recipe.dropout > 0:
         hidden = keras.layers.Dropout(recipe.dropout)(hidden)
+
     kernel_init = (
         keras.initializers.RandomNormal(stddev=recipe.head_init, seed=seed) if recipe.head_init > 0 else "zeros"
     )
     output = keras.layers.Dense(1, kernel_initializer=kernel_init,
                                 bias_initializer=keras.initializers.Constant(naive_output))(hidden)
-    model = keras.Model(window, output)
+    if recipe.every_step:
+        # (batch, lookback, 1) -> (batch, lookback): a forecast of the next day's return after every day.
+        # Day s's target is day s+1's log return (feature 0 of the next step, moved to the target's scale);
+        # the last day's is the real target. The forecast is the last day's output.
+        sequence_output = keras.layers.Reshape((data.lookback,))(output)
+        model = keras.Model(window, sequence_output)
+        forecaster = keras.Model(window, keras.layers.Lambda(lambda x: x[:, -1:])(sequence_output))
+        feature_scaler, target_scaler = data.feature_scaler, data.target_scaler
+
+        def sequence_targets(windows) -> np.ndarray:
+            raw = windows.inputs[:, 1:, 0] * feature_scaler.std[0] + feature_scaler.mean[0]
+            scaled = (raw - target_scaler.mean[0]) / target_scaler.std[0]
+            return np.concatenate([scaled, windows.targets], axis=1).astype(np.float32)
+
+        train_targets = sequence_targets(train)
+    else:
+        model = forecaster = keras.Model(window, output)
+        train_targets = train.targets
 
     steps_per_epoch = math.ceil(len(train.inputs) / recipe.batch_size)
     total_steps = recipe.epochs * steps_per_epoch
@@ -167,19 +209,19 @@ def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarra
 
     class KeepBest(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            predicted = self.model.predict_on_batch(val_inputs)
+            predicted = forecaster.predict_on_batch(val_inputs)
             val_loss = float(np.mean((predicted - val_targets) ** 2))
             state["val"].append(val_loss)
             if val_loss < state["best"]:
                 state.update(best=val_loss, weights=self.model.get_weights(), epoch=epoch + 1)
 
     start = time.perf_counter()
-    model.fit(train.inputs, train.targets, batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
+    model.fit(train.inputs, train_targets, batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
               callbacks=[KeepBest()], verbose=0)
     seconds = time.perf_counter() - start
     model.set_weights(state["weights"])
-    test_out = model.predict(test.inputs, batch_size=1024, verbose=0)
-    val_out = model.predict(validation.inputs, batch_size=1024, verbose=0)
+    test_out = forecaster.predict(test.inputs, batch_size=1024, verbose=0)
+    val_out = forecaster.predict(validation.inputs, batch_size=1024, verbose=0)
     return test_out, val_out, {"seconds": seconds, "best_epoch": state["epoch"], "val_curve": state["val"]}
 
 
