@@ -16,6 +16,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads (see train.py)
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from pathlib import Path  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -24,10 +26,9 @@ import tensorflow as tf  # noqa: E402
 def lag_saliency(model: keras.Model, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """(lookback,) share of |input × gradient| per lag day; index 0 = oldest, -1 = last known day.
 
-    The gradient is taken through the LSTM's own output ("scaled_return"), before the shrinkage
-    toward naive, so it shows what the network learned even when validation shrank it away. A model
-    whose forecast ignores its inputs (the untrained, naive-forecast model) has no gradient at all:
-    then every lag gets the same share, 1 / lookback.
+    The gradient is taken through the LSTM's own output layer ("scaled_return"): the as-trained
+    network, whatever the guard decided. A model whose forecast ignores its inputs (the untrained,
+    naive-forecast model) has no gradient at all: then every lag gets the same share, 1 / lookback.
     """
     inputs = np.asarray(inputs, dtype=np.float32)
     if inputs.ndim != 3 or len(inputs) == 0:
@@ -48,30 +49,27 @@ def lag_saliency(model: keras.Model, inputs: np.ndarray, batch_size: int = 256) 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Reload a trained run and write its saliency over lags (test windows) as JSON and a plot."""
+    """Reload a trained run and write its saliency over lags (test windows) as JSON and a plot.
+    (train.py already writes interpretability.png; this redraws it for any run folder.)"""
     import argparse
 
-    from common.plotting import save_figure
+    from common.forecasting import load_run
+    from common.paths import output_dir
+    from common.plotting import plot_lag_profiles
     from common.runs import write_json
-    from MemoryLLM.evaluate import load_run
+    from MemoryLLM.train import STAGE
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=None, help="the training run's folder (default: outputs/MemoryLLM)")
+    parser.add_argument("--out", default=str(output_dir("MemoryLLM")), help="the training run's folder")
+    parser.add_argument("--true-lag", type=int, default=None, help="mark a planted lag on the plot (synthetic series)")
     args = parser.parse_args(argv)
-    model, data, _, out, _ = load_run(args.out)
-    saliency = lag_saliency(model, data.splits["test"].inputs)
-    lags = np.arange(-data.lookback + 1, 1)  # 0 = the last known day
-
-    import matplotlib.pyplot as plt
-
-    fig, axis = plt.subplots(figsize=(9, 4))
-    axis.bar(lags, saliency, color="tab:blue")
-    axis.set_xlabel("day in the window (0 = last known close)")
-    axis.set_ylabel("share of |input × gradient|")
-    axis.set_title("MemoryLLM: which past days drive the LSTM's forecast (test windows)")
-    axis.grid(alpha=0.3)
-    save_figure(fig, out / "saliency.png")
-    result = {"lags": lags.tolist(), "saliency": saliency.tolist()}
+    forecaster, data, _, _ = load_run(STAGE, args.out)
+    saliency = lag_saliency(forecaster.model, data.splits["test"].inputs)
+    out = Path(args.out)
+    plot_lag_profiles({"LSTM |input x gradient|": saliency}, out / "saliency.png",
+                      title="MemoryLLM: which past days drive the as-trained LSTM's forecast (test windows)",
+                      true_lag=args.true_lag)
+    result = {"lags": list(range(-data.lookback + 1, 1)), "saliency": saliency.tolist()}
     write_json(out / "saliency.json", result)
     print(f"wrote {out / 'saliency.png'}; last 5 days carry {saliency[-5:].sum():.0%} of the saliency")
     return result
