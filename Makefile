@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-lag walk-forward clean
 
 install: $(STAMP)
 
@@ -32,6 +32,14 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench_memoryllm.py
 	$(PY) benchmarks/bench_codellm.py
+
+# Do the networks learn a planted lag-k signal? Both stages on synthetic series (about 40 minutes).
+bench-lag: install
+	$(PY) benchmarks/bench_lag.py
+
+# Stage 3 vs Stage 4 on 6 expanding-window folds, each model refitted at its full budget (~15 minutes).
+walk-forward: install
+	$(PY) CodeLLM/compare.py --folds 6
 
 clean:
 	rm -rf $(VENV) outputs
