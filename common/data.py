@@ -125,12 +125,29 @@ def read_price_csv(path: str | Path) -> pd.DataFrame:
 
 
 def _download_yfinance(ticker: str, start: str | None, end: str | None) -> pd.DataFrame:
-    """Download daily prices with yfinance (imported only here: it is never needed offline)."""
+    """Download daily prices with yfinance (imported only here: it is never needed offline).
+
+    yfinance reports a failure (no network, unknown ticker) as several lines of log noise and an
+    empty frame; here the noise is swallowed and the first line of its error becomes the message.
+    """
+    import contextlib
+    import io
+    import logging
+
     import yfinance
 
-    frame = yfinance.download(ticker, start=start, end=end, auto_adjust=False, progress=False, threads=False)
+    logger = logging.getLogger("yfinance")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            frame = yfinance.download(ticker, start=start, end=end, auto_adjust=False, progress=False, threads=False)
+    finally:
+        logger.setLevel(level)
     if frame is None or frame.empty:
-        raise ValueError(f"yfinance returned no rows for {ticker}")
+        errors = getattr(getattr(yfinance, "shared", None), "_ERRORS", None) or {}
+        reason = str(next(iter(errors.values()), "no rows")).strip().splitlines()
+        raise ValueError(f"yfinance returned no rows for {ticker}: {(reason or ['no rows'])[0][:160]}")
     if isinstance(frame.columns, pd.MultiIndex):  # newer yfinance: (field, ticker) columns
         frame.columns = frame.columns.get_level_values(0)
     return frame.reset_index()
@@ -195,7 +212,8 @@ def load_prices(
             prices.to_csv(tmp)
         return prices
     except Exception as error:  # no network, unknown ticker, rate limit: all fall back to the cache
-        tried.append(f"yfinance download ({type(error).__name__}: {error})")
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        tried.append(f"yfinance download ({first_line})")
 
     if cached.exists():
         prices = read_price_csv(cached)

@@ -150,3 +150,26 @@ def test_corpus_bad_inputs(tmp_path):
         load_corpus(tmp_path / "latin1.txt")
     with pytest.raises(FileNotFoundError):
         load_corpus(tmp_path / "missing.txt")
+
+
+def test_an_offline_yfinance_gives_one_line_not_its_log_noise(monkeypatch, tmp_path, capsys):
+    """yfinance logs a DNS failure over many lines and returns an empty frame: we say it in one."""
+    import logging
+    import sys
+    import types
+
+    def noisy_download(*args, **kwargs):
+        logging.getLogger("yfinance").error("1 Failed download:\n['ZZZZ']: ConnectionError(DNS lookup failed)")
+        print("Traceback (most recent call last): ... many lines ...", file=sys.stderr)
+        return pd.DataFrame()
+
+    fake = types.SimpleNamespace(download=noisy_download,
+                                 shared=types.SimpleNamespace(_ERRORS={"ZZZZ": "ConnectionError(DNS lookup failed)\nmore"}))
+    monkeypatch.setitem(sys.modules, "yfinance", fake)
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    with pytest.raises(ValueError) as error:
+        load_prices("ZZZZ", source="yfinance")
+    message = str(error.value)
+    assert "DNS lookup failed" in message and "\n" not in message
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "Failed download" not in captured.err
