@@ -177,6 +177,45 @@ class ForecastData:
                 "windows": int(len(dates))}
 
 
+MAX_DAILY_MOVE = np.log(1000.0)  # a thousandfold move in one day is a data error, not a market
+
+
+def check_prices(prices: pd.DataFrame, features: pd.DataFrame) -> None:
+    """Refuse prices that float64 indicators cannot handle, or that jump a thousandfold in a day."""
+    close = prices["Close"].to_numpy(dtype=np.float64)
+    with np.errstate(all="ignore"):
+        moves = np.abs(np.diff(np.log(close)))
+    if np.any(moves > MAX_DAILY_MOVE):
+        day = int(np.argmax(moves > MAX_DAILY_MOVE)) + 1
+        raise ValueError(
+            f"the close jumps from {close[day - 1]:.6g} to {close[day]:.6g} on {prices.index[day].date()}, a move of "
+            "more than 1000x in one day: fix that row of the CSV (a typo or a missing split adjustment?)"
+        )
+    with np.errstate(all="ignore"):
+        infinite = np.isinf(features.to_numpy(dtype=np.float64))
+    if infinite.any() or (len(features) > WARMUP_ROWS and not features.notna().all(axis=1).any()):
+        raise ValueError(
+            f"the indicators overflow float64 on these prices (largest close {np.nanmax(close):.3g}): rescale the "
+            "prices (e.g. divide every price column by 1e6) and try again"
+        )
+
+
+def check_degenerate(values: np.ndarray, log_close: np.ndarray, features: pd.DataFrame, train: tuple) -> None:
+    """Fail before any training when the series cannot be forecast meaningfully: features that
+    overflow (prices near 1e308), or training closes that never move (a constant series)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ValueError(
+            f"feature {features.columns[column]!r} is not finite on {features.index[row].date()}: the prices are too "
+            "large or too small for float64 arithmetic (check the CSV's units; rescale them, e.g. divide by 1e6)"
+        )
+    moves = np.abs(np.diff(log_close[train[0]:train[1]]))
+    if not (moves > 1e-12).any():
+        raise ValueError("the training prices never change (a constant series): there is nothing to forecast; "
+                         "check the Close column")
+
+
 def window_anchors(start: int, stop: int, lookback: int, horizon: int) -> np.ndarray:
     """Rows t whose targets t+1..t+horizon all lie in [start, stop) and whose inputs
     t-lookback+1..t exist (they may lie before `start`: the past is known)."""
@@ -209,12 +248,14 @@ def prepare_forecast_data(
         raise ValueError(f"--lookback must be at least 1 day, got {lookback}")
     if horizon < 1:
         raise ValueError(f"--horizon must be at least 1 day ahead, got {horizon}")
-    features = make_features(prices)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing prices are reported by check_prices
+        features = make_features(prices)
     if feature_names is not None:
         missing = [name for name in feature_names if name not in features.columns]
         if missing:
             raise ValueError(f"the model was trained on features {missing} that this series cannot provide (no Volume?)")
         features = features[feature_names]
+    check_prices(prices, features)
     usable = features.notna().all(axis=1).to_numpy()
     if not usable.any():
         raise ValueError(f"the series has {len(prices)} rows: too few to compute the indicators ({WARMUP_ROWS}+ needed)")
@@ -237,6 +278,7 @@ def prepare_forecast_data(
 
     log_close = np.log(prices["Close"].to_numpy(dtype=np.float64)[first:])
     values = features.to_numpy(dtype=np.float64)
+    check_degenerate(values, log_close, features, borders["train"])
     if scalers is None:
         train_start, train_stop = borders["train"]
         feature_scaler = Standardizer.fit(values[train_start:train_stop])

@@ -178,3 +178,13 @@ def test_drift_is_the_training_mean_return_and_ar_recovers_a_planted_lag():
     coefficients = fitted.info["ar"]["lag_coefficients_step1"]
     assert abs(coefficients[2] - 0.5) < 0.1 and np.all(np.abs(np.delete(coefficients, 2)) < 0.1)
     assert not fitted.info["linear"]["alpha_on_grid_edge"] or fitted.info["linear"]["edge"] == "bottom"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda x: x.assign(Open=100.0, High=100.0, Low=100.0, Close=100.0), "never change"),
+    (lambda x: x.assign(**{c: x[c] * 1e305 for c in ("Open", "High", "Low", "Close")}), "overflow float64"),
+    (lambda x: x.assign(Close=np.where(np.arange(len(x)) == 500, 1e-9, x["Close"])), "more than 1000x in one day"),
+])
+def test_degenerate_prices_fail_early_with_the_reason(goog, change, message):
+    with pytest.raises(ValueError, match=message):
+        prepare_forecast_data(change(goog.copy()))
