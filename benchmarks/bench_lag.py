@@ -74,6 +74,19 @@ def run_one(model: str, csv: Path, out: Path, seed: int, lookback: int) -> dict[
             **{name: metrics["forecasts"][name]["rmse_vs_naive"] for name in FORECASTS}}
 
 
+def plot_where_they_look(out: Path, models: list[str], lag: int, seed: int) -> None:
+    """lag{k}_where_they_look.png: each as-trained network's saliency / attention per day of the
+    window, with the planted lag marked (from the runs' lag_profiles.json)."""
+    from common.plotting import plot_lag_profiles
+    from common.runs import read_json
+
+    profiles = {}
+    for model in models:
+        profiles.update(read_json(out / "runs" / f"{model}_lag{lag}_seed{seed}" / "lag_profiles.json"))
+    plot_lag_profiles(profiles, out / f"lag{lag}_where_they_look.png", true_lag=lag,
+                      title=f"lag-{lag} series (seed {seed}): where each as-trained network looks, test windows")
+
+
 def mean_std(values: list[float], digits: int = 2) -> str:
     values = np.asarray(values, dtype=np.float64)
     mean = f"{values.mean():.{digits}f}"
@@ -141,6 +154,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{ratios['guarded']:.4f} (kept {ratios['kept']}), AR {ratios['ar']:.4f}, ridge "
                       f"{ratios['linear']:.4f}, oracle {row['oracle']:.4f}; {ratios['train_seconds']:.0f} s", flush=True)
             results.append(row)
+            if seed == args.seeds[0] and lag > 0:
+                plot_where_they_look(out, args.models, lag, seed)
             write_json(out / "results.json", {"conditions": conditions, "settings": vars(args), "runs": results})
     markdown = table(results, args.models)
     write_text(out / "results.md", f"Skill captured = (1 − RMSE/naive) / (1 − oracle RMSE/naive), test split, mean ± std "
