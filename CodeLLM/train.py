@@ -107,6 +107,7 @@ def run(config: CodeConfig, verbose: bool = True) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = parse_config(CodeConfig, argv, description=__doc__)
+    config.validate()  # the options as given, before a preset replaces any of them
     if config.dry_run:
         config = dry_run_config(config)
     return run(config)

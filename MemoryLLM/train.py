@@ -145,6 +145,7 @@ def run(config: MemoryConfig, verbose: bool = True) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_config(MemoryConfig, argv, description=__doc__)
+    config.validate()  # the options as given, before a preset replaces any of them
     if config.dry_run:
         config = dry_run_config(config)
     return run(config)

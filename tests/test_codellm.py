@@ -225,3 +225,32 @@ def test_gradient_saliency_finds_the_day_that_matters():
     saliency = gradient_saliency(model, inputs.numpy())
     assert saliency.argmax() == 8 - 3 and math.isclose(saliency.sum(), 1.0)
     assert float(model.strength) == 0.0 and all(p.grad is None for p in model.parameters())
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    good = tmp_path_factory.mktemp("codellm_good")
+    train_script.main(["--dry-run", "--out", str(good)])
+    return good
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size"), (["--epochs", "0"], "--epochs"),
+    (["--threads", "-1"], "--threads"), (["--learning-rate", "0"], "--learning-rate"),
+    (["--d-model", "10", "--heads", "4"], "divisible"), (["--validation-fraction", "0.4", "--train-fraction", "0.7"],
+                                                         "leave a test split"),
+    (["--guard-alpha", "1.5"], "--guard-alpha"), (["--dropout", "1.0"], "--dropout"),
+])
+def test_bad_options_are_refused_before_anything_is_written(good_run, flags, message):
+    good = good_run
+    before = {path.name: path.read_bytes() for path in good.iterdir() if path.is_file()}
+    with pytest.raises(ValueError, match=message):
+        train_script.main(["--dry-run", "--out", str(good), *flags])
+    assert {path.name: path.read_bytes() for path in good.iterdir() if path.is_file()} == before
+
+
+def test_a_checkpoint_of_another_stage_is_named_as_such(tmp_path):
+    forecaster, *_ = dry_forecaster()
+    torch.save({"stage": "TinyLLM", "model": {}, "config": {}}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="not a CodeLLM checkpoint"):
+        forecaster.load(tmp_path / "model.pt")
