@@ -310,6 +310,10 @@ def print_summary(stage: Stage, metrics: dict[str, Any], out: Path) -> None:
           f"on {guard['windows']} 'guard' windows, alpha {guard['alpha']})")
     print(f"test {scored['first']} .. {scored['last']}, {scored['windows']} windows\n")
     print(comparison_table(rows))
+    ridge = metrics.get("baseline_settings", {}).get("linear", {})
+    if ridge.get("edge") == "top":
+        print(f"note: ridge's penalty ({ridge['alpha']:g}) is at the top of its grid: it has shrunk to its intercept, "
+              "so 'linear' is the drift forecast in disguise")
     print(f"\nresults in {out}")
 
 
