@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from common.synthetic import lag_return_series, oracle_log_returns
 from common.timeseries import ForecastData, prepare_forecast_data
 
 LOOKBACK = 60
+STAGE_MODELS = False  # --stage-models: build the networks with MemoryLLM/model.py and CodeLLM/model.py
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Recipe:
     unit_forget_bias: bool = True
     chrono: bool = False  # chrono init (Tallec & Ollivier 2018): forget bias log U(1, lookback - 1), input bias = -that
     clock: str = "none"  # none | ramp | onehot: position channels appended to each day's features
+    clock_dropout: bool = True  # False: input dropout drops feature channels only, never the clock
     every_step: bool = False  # train the head on every day of the window (next-day return), not just the last
     # Transformer
     d_model: int = 32
@@ -116,6 +119,74 @@ def validation_halves(data: ForecastData) -> tuple[slice, slice]:
 # ---------------------------------------------------------------- LSTM (Keras)
 
 
+def with_clock(inputs: np.ndarray, clock: str) -> np.ndarray:
+    """Append constant channels that tell the LSTM which day of the window it is reading:
+    none, ramp (one channel, -1 ... 0) or onehot (one channel per day, as MemoryLLM's DayOfWindow)."""
+    if clock == "none":
+        return inputs
+    days = inputs.shape[1]
+    if clock == "ramp":
+        channels = (np.arange(days, dtype=np.float32) - (days - 1))[:, None] / days
+    else:
+        channels = np.eye(days, dtype=np.float32)
+    channels = np.broadcast_to(channels, (len(inputs), *channels.shape))
+    return np.concatenate([inputs, channels], axis=2).astype(np.float32)
+
+
+def build_local_lstm(data: ForecastData, recipe: Recipe, seed: int, naive_output: float):
+    """The experiment's own LSTM with every knob (MemoryLLM's build_model knows a subset). It reads
+    windows that already carry the clock channels. Returns (model to fit, model that forecasts)."""
+    import keras
+
+    def chrono_bias(shape, dtype=None):
+        """Gates [input, forget, cell, output]: forget bias log U(1, T-1), so memories last up to T days."""
+        units = shape[0] // 4
+        forget = np.log(np.random.default_rng(seed).uniform(1.0, data.lookback - 1.0, units))
+        return np.concatenate([-forget, forget, np.zeros(2 * units)]).astype("float32")
+
+    clock_channels = {"none": 0, "ramp": 1, "onehot": data.lookback}[recipe.clock]
+    window = keras.Input(shape=(data.lookback, data.n_features + clock_channels))
+    hidden = window
+    input_dropout = recipe.dropout
+    if not recipe.clock_dropout and clock_channels and recipe.dropout > 0:
+        # The LSTM's own input dropout keeps one mask per sample for the whole window; do the same to
+        # the features only, so the clock is never dropped.
+        features = keras.layers.Dropout(recipe.dropout, noise_shape=(None, 1, data.n_features))(
+            window[:, :, :data.n_features])
+        hidden = keras.layers.Concatenate(axis=-1)([features, window[:, :, data.n_features:]])
+        input_dropout = 0.0
+    for layer in range(recipe.layers):
+        hidden = keras.layers.LSTM(
+            recipe.units, return_sequences=recipe.every_step or layer < recipe.layers - 1, dropout=input_dropout,
+            unit_forget_bias=recipe.unit_forget_bias and not recipe.chrono,
+            bias_initializer=chrono_bias if recipe.chrono else "zeros",
+        )(hidden)
+    if recipe.dropout > 0:
+        hidden = keras.layers.Dropout(recipe.dropout)(hidden)
+    kernel_init = (
+        keras.initializers.RandomNormal(stddev=recipe.head_init, seed=seed) if recipe.head_init > 0 else "zeros"
+    )
+    output = keras.layers.Dense(1, kernel_initializer=kernel_init,
+                                bias_initializer=keras.initializers.Constant(naive_output))(hidden)
+    if not recipe.every_step:
+        model = keras.Model(window, output)
+        return model, model
+    # (batch, lookback, 1) -> (batch, lookback): a forecast of the next day's return after every day;
+    # the forecast is the last day's.
+    sequence_output = keras.layers.Reshape((data.lookback,))(output)
+    forecaster = keras.Model(window, keras.layers.Lambda(lambda x: x[:, -1:])(sequence_output))
+    return keras.Model(window, sequence_output), forecaster
+
+
+def sequence_targets(data: ForecastData, windows) -> np.ndarray:
+    """every_step targets (windows, lookback): day s's target is day s+1's log return (feature 0 of the
+    next step, moved to the target's scale); the last day's is the real target."""
+    features, targets = data.feature_scaler, data.target_scaler
+    raw = windows.inputs[:, 1:, 0] * features.std[0] + features.mean[0]
+    scaled = (raw - targets.mean[0]) / targets.std[0]
+    return np.concatenate([scaled, windows.targets], axis=1).astype(np.float32)
+
+
 def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Train and return (best epoch's scaled test forecast, its scaled validation forecast, info)."""
     import keras
@@ -126,61 +197,22 @@ def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarra
     train, validation, test = (data.splits[name] for name in ("train", "validation", "test"))
     naive_output = float(data.target_scaler.transform(np.zeros((1, 1)))[0, 0])
     first_half, _ = validation_halves(data)
+    train_targets = sequence_targets(data, train) if recipe.every_step else train.targets
 
-    def with_clock(inputs: np.ndarray) -> np.ndarray:
-        """Append constant channels that tell the LSTM which day of the window it is reading."""
-        if recipe.clock == "none":
-            return inputs
-        if recipe.clock == "ramp":
-            channels = (np.arange(data.lookback, dtype=np.float32) - (data.lookback - 1))[:, None] / data.lookback
-        else:
-            channels = np.eye(data.lookback, dtype=np.float32)
-        clock = np.broadcast_to(channels, (len(inputs), *channels.shape))
-        return np.concatenate([inputs, clock], axis=2).astype(np.float32)
+    if STAGE_MODELS:  # the recipe through MemoryLLM/model.py, which appends the day clock itself
+        from MemoryLLM.model import build_model
 
-    from types import SimpleNamespace
-
-    train, validation, test = (SimpleNamespace(inputs=with_clock(w.inputs), targets=w.targets) for w in (train, validation, test))
-    window = keras.Input(shape=train.inputs.shape[1:])
-    def chrono_bias(shape, dtype=None):
-        """Gates [input, forget, cell, output]: forget bias log U(1, T-1), so memories last up to T days."""
-        units = shape[0] // 4
-        forget = np.log(np.random.default_rng(seed).uniform(1.0, data.lookback - 1.0, units))
-        return np.concatenate([-forget, forget, np.zeros(2 * units)]).astype("float32")
-
-    hidden = window
-    for layer in range(recipe.layers):
-        hidden = keras.layers.LSTM(
-            recipe.units, return_sequences=recipe.every_step or layer < recipe.layers - 1, dropout=recipe.dropout,
-            unit_forget_bias=recipe.unit_forget_bias and not recipe.chrono,
-            bias_initializer=chrono_bias if recipe.chrono else "zeros",
-        )(hidden)
-    if recipe.dropout > 0:
-        hidden = keras.layers.Dropout(recipe.dropout)(hidden)
-
-    kernel_init = (
-        keras.initializers.RandomNormal(stddev=recipe.head_init, seed=seed) if recipe.head_init > 0 else "zeros"
-    )
-    output = keras.layers.Dense(1, kernel_initializer=kernel_init,
-                                bias_initializer=keras.initializers.Constant(naive_output))(hidden)
-    if recipe.every_step:
-        # (batch, lookback, 1) -> (batch, lookback): a forecast of the next day's return after every day.
-        # Day s's target is day s+1's log return (feature 0 of the next step, moved to the target's scale);
-        # the last day's is the real target. The forecast is the last day's output.
-        sequence_output = keras.layers.Reshape((data.lookback,))(output)
-        model = keras.Model(window, sequence_output)
-        forecaster = keras.Model(window, keras.layers.Lambda(lambda x: x[:, -1:])(sequence_output))
-        feature_scaler, target_scaler = data.feature_scaler, data.target_scaler
-
-        def sequence_targets(windows) -> np.ndarray:
-            raw = windows.inputs[:, 1:, 0] * feature_scaler.std[0] + feature_scaler.mean[0]
-            scaled = (raw - target_scaler.mean[0]) / target_scaler.std[0]
-            return np.concatenate([scaled, windows.targets], axis=1).astype(np.float32)
-
-        train_targets = sequence_targets(train)
+        if recipe.clock not in ("none", "onehot") or recipe.every_step or not recipe.unit_forget_bias:
+            raise SystemExit("error: --stage-models knows clock none/onehot, no every_step, unit_forget_bias")
+        model = forecaster = build_model(
+            data.lookback, data.n_features, 1, np.array([naive_output]), units=recipe.units, layers=recipe.layers,
+            dropout=recipe.dropout, day_clock=recipe.clock == "onehot", chrono_init=recipe.chrono,
+            head_init_std=recipe.head_init,
+        )
     else:
-        model = forecaster = keras.Model(window, output)
-        train_targets = train.targets
+        model, forecaster = build_local_lstm(data, recipe, seed, naive_output)
+        train, validation, test = (SimpleNamespace(inputs=with_clock(w.inputs, recipe.clock), targets=w.targets)
+                                   for w in (train, validation, test))
 
     steps_per_epoch = math.ceil(len(train.inputs) / recipe.batch_size)
     total_steps = recipe.epochs * steps_per_epoch
@@ -229,37 +261,24 @@ def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarra
 
 
 def build_transformer(data: ForecastData, recipe: Recipe):
+    """Stage 4's encoder-decoder (CodeLLM/model.py) with the recipe's sizes and embedding options."""
     import torch
-    from torch import nn
 
-    from CodeLLM.model import TransformerForecaster, sinusoidal_positions
-
-    class Forecaster(TransformerForecaster):
-        """Stage 4's encoder-decoder with the embedding options under test."""
-
-        def __init__(self, **kwargs) -> None:
-            super().__init__(**kwargs)
-            if recipe.positions == "learned":
-                self.position_table = nn.Parameter(torch.randn(data.lookback + data.horizon, recipe.d_model)
-                                                   * recipe.position_std)
-            if recipe.head_init > 0:
-                nn.init.normal_(self.head.weight, std=recipe.head_init)
-
-        def _embed(self, days, first_position):
-            positions = torch.arange(first_position, first_position + days.shape[1], device=days.device)
-            embedded = self.embedding(days)
-            if recipe.scale_embedding:
-                embedded = embedded * math.sqrt(self.d_model)
-            code = (self.position_table[positions] if recipe.positions == "learned"
-                    else sinusoidal_positions(positions, self.d_model))
-            return self.input_dropout(embedded + code)
+    from CodeLLM.model import TransformerForecaster
 
     naive_output = data.target_scaler.transform(np.zeros((1, data.horizon)))[0].tolist()
-    return Forecaster(
+    model = TransformerForecaster(
         n_features=data.n_features, horizon=data.horizon, d_model=recipe.d_model, heads=recipe.heads,
         encoder_layers=recipe.encoder_layers, decoder_layers=recipe.decoder_layers, ff_dim=recipe.ff_dim,
-        dropout=recipe.dropout, label_len=recipe.label_len, naive_output=naive_output,
+        dropout=recipe.dropout, label_len=recipe.label_len, naive_output=naive_output, positions=recipe.positions,
+        max_lookback=data.lookback, head_init_std=recipe.head_init,
     )
+    if recipe.positions == "learned" and recipe.position_std != 1.0:
+        with torch.no_grad():
+            model.position_table.mul_(recipe.position_std)
+    if recipe.scale_embedding:  # the stage's former embedding · sqrt(d_model), kept to measure it
+        model.embedding.register_forward_hook(lambda module, args, output: output * math.sqrt(recipe.d_model))
+    return model
 
 
 def train_transformer(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -353,7 +372,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="override a recipe field, e.g. lr=1e-3")
     parser.add_argument("--jsonl", type=Path, default=Path(__file__).with_name("lag_recipes_runs.jsonl"))
     parser.add_argument("--tag", default="")
+    parser.add_argument("--stage-models", action="store_true",
+                        help="LSTM: MemoryLLM/model.py's build_model instead of this script's copy")
     args = parser.parse_args()
+    global STAGE_MODELS
+    STAGE_MODELS = args.stage_models
     recipe = parse_set(Recipe(), args.set)
     train = train_lstm if args.net == "lstm" else train_transformer
     rows = []
@@ -367,7 +390,7 @@ def main() -> None:
                     result = {"net": args.net, "tag": args.tag, "lag": lag, "phi": phi, "noise": noise, "seed": seed,
                               **score(prices, data, lag, phi, test_out, val_out),
                               "seconds": round(info["seconds"], 1), "best_epoch": info["best_epoch"],
-                              "overrides": args.set}
+                              "overrides": args.set, "stage_models": args.stage_models}
                     rows.append(result)
                     print(f"k={lag:3d} phi={phi} noise={noise} seed={seed}: skill={result.get('test_skill', float('nan')):6.3f} "
                           f"ratio={result['test_ratio']:.4f} (oracle {result['test_oracle_ratio']:.4f}) "
