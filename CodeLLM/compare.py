@@ -211,9 +211,12 @@ def run(config: CompareConfig) -> dict[str, Any]:
     import tensorflow as tf
     # isort: on
 
-    if config.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)  # small graphs: one op at a time is enough
+    try:
+        if config.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)  # small graphs: one op at a time is enough
+    except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test): its settings stay
+        pass
     out = prepare_run_dir(config.out)
 
     metrics = ensure_runs(config)

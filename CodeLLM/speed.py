@@ -118,6 +118,7 @@ def speed_vs_lookback(
         transformer = TransformerForecaster(
             n_features, 1, d_model=config.d_model, heads=config.heads, encoder_layers=config.encoder_layers,
             decoder_layers=config.decoder_layers, ff_dim=config.ff_dim, dropout=config.dropout, label_len=config.label_len,
+            positions="sinusoidal",  # computed, not a table: parameters (and the matched LSTM) stay lookback-free
         )
         lstm = matching_lstm(transformer, n_features, 1)
         results["Transformer"]["params"] = count_parameters(transformer)

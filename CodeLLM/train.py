@@ -46,13 +46,21 @@ class CodeConfig(ForecastConfig):
     # model: small on purpose; ~1,700 training windows cannot feed a big one
     d_model: int = option(32, "width of each day's token; 32 is plenty for 11 features")
     heads: int = option(4, "attention heads of 8 channels each, each free to watch different days")
-    encoder_layers: int = option(2, "self-attention layers over the lookback window")
+    encoder_layers: int = option(1, "self-attention layers over the lookback window; a second did not help on "
+                                 "validation (benchmarks/lag_recipes.md)")
     decoder_layers: int = option(1, "one decoder layer: it only has to read the encoder's memory")
     ff_dim: int = option(64, "hidden width of the position-wise feed-forward block (2 x d_model)")
     label_len: int = option(10, "known days that open the decoder input (Informer's start token), two weeks")
-    dropout: float = option(0.0, "dropout in every block; the guard, not dropout, protects against noise")
+    positions: str = option("learned", "learned: one trained vector per day of the window, so a query can single out "
+                            "'the day k days ago'; sinusoidal: fixed codes (35-60 % of the oracle's skill at lag 20-50 "
+                            "against ~90 %)", choices=("learned", "sinusoidal"))
+    dropout: float = option(0.1, "light dropout in every block: 0.1 beat 0 and 0.3 on validation")
     grad_clip: float = option(1.0, "cap the gradient norm: crash and earnings days are huge outliers")
-    epochs: int = option(40, "epoch budget: the cosine schedule ends at the last one")
+    epochs: int = option(30, "epoch budget: the cosine schedule ends at the last one")
+    batch_size: int = option(64, "windows per step: ~27 steps per epoch on 1,700 windows")
+    learning_rate: float = option(3e-3, "peak AdamW step after the warm-up (3e-3 beat 1e-3 and 1e-2 on validation)")
+    warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
+    patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
     # bookkeeping
     threads: int = option(0, "PyTorch CPU threads (0 = one per core, torch's default)")
     device: str = option("auto", "auto uses CUDA or Apple MPS when present, else the CPU")

@@ -33,6 +33,7 @@ def build_model(config: Any, n_features: int, horizon: int, naive_output: list[f
         n_features=n_features, horizon=horizon, d_model=config.d_model, heads=config.heads,
         encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers, ff_dim=config.ff_dim,
         dropout=config.dropout, label_len=config.label_len, naive_output=naive_output,
+        positions=config.positions, max_lookback=config.lookback,
     )
 
 

@@ -46,9 +46,17 @@ WEIGHTS_FILE = "model.weights.h5"  # the as-trained network (best epoch): what e
 class MemoryConfig(ForecastConfig):
     units: int = option(64, "LSTM hidden size: room to carry a return across the 60-day window")
     layers: int = option(1, "stacked LSTM layers; one is enough to remember a lagged return")
-    dropout: float = option(0.0, "dropout on the LSTM's inputs and summary; the guard handles noise instead")
-    epochs: int = option(60, "epoch budget: the cosine schedule ends at the last one")
-    patience: int = option(20, "epochs without a better 'select' loss before stopping (0 = never)")
+    dropout: float = option(0.3, "dropout of whole indicator channels per window (never the day clock): without it "
+                            "the LSTM memorises training noise through the indicators before it finds a lag")
+    day_clock: bool = option(True, "append a one-hot 'day of the window' to each day: an LSTM cannot count, and "
+                             "without a clock it never found a lag of 20 or 50 days (benchmarks/lag_recipes.md)")
+    chrono_init: bool = option(True, "chrono initialisation of the gate biases: some cells start out remembering "
+                               "for most of the window instead of a few days")
+    epochs: int = option(30, "epoch budget: the cosine schedule ends at the last one")
+    batch_size: int = option(32, "windows per step: ~55 steps per epoch on 1,700 windows (32 beat 64 on validation)")
+    learning_rate: float = option(3e-3, "peak AdamW step after the warm-up")
+    warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
+    patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
     out: str = option(str(output_dir("MemoryLLM")), "folder for metrics, predictions, plots and weights")
 
     def validate(self) -> None:
@@ -81,7 +89,8 @@ class KerasLSTMForecaster:
         self.batch_size = config.batch_size
         self.model = build_model(
             data.lookback, data.n_features, data.horizon, zero_return_output(data),
-            units=config.units, layers=config.layers, dropout=config.dropout,
+            units=config.units, layers=config.layers, dropout=config.dropout, day_clock=config.day_clock,
+            chrono_init=config.chrono_init,
         )
         self.model.compile(
             optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
