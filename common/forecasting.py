@@ -330,11 +330,11 @@ def load_run(
         config, scalers=(Standardizer.from_dict(scalers["feature_scaler"]), Standardizer.from_dict(scalers["target_scaler"])),
         feature_names=scalers["feature_names"],
     )
-    weights = out / stage.make(config, data).weights_file
-    if not weights.exists():
-        raise FileNotFoundError(f"{weights} does not exist: train first with python {stage.name}/train.py --out {out}")
     set_seed(config.seed)
     forecaster = stage.make(config, data)
+    weights = out / forecaster.weights_file
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights} does not exist: train first with python {stage.name}/train.py --out {out}")
     forecaster.load(weights)
     return forecaster, data, info, config
 
