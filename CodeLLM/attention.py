@@ -66,15 +66,12 @@ def gradient_saliency(model: TransformerForecaster, inputs: np.ndarray, batch_si
     """(lookback,) share of |input × gradient| per lag day, the measure MemoryLLM uses for its LSTM,
     so the two architectures can also be compared with one yardstick.
 
-    The gradient is taken of the network's departure from naive before shrinkage (strength set to 1
-    for the measurement), as MemoryLLM does. It also counts the decoder's direct path: the last
-    `label_len` days enter the decoder as well as the encoder, and attention to the encoder misses
-    that path. A network that ignores its inputs has no gradient: every day then gets 1 / lookback.
+    It also counts the decoder's direct path: the last `label_len` days enter the decoder as well as
+    the encoder, and attention to the encoder misses that path. A network that ignores its inputs
+    has no gradient: every day then gets 1 / lookback.
     """
     device = next(model.parameters()).device
-    strength = model.strength.clone()
     model.eval()
-    model.strength.fill_(1.0)
     totals = np.zeros(inputs.shape[1], dtype=np.float64)
     try:
         for start in range(0, len(inputs), batch_size):
@@ -82,7 +79,6 @@ def gradient_saliency(model: TransformerForecaster, inputs: np.ndarray, batch_si
             model(batch).sum().backward()  # windows are independent: one backward gives every window's gradient
             totals += (batch.grad * batch).abs().sum(dim=(0, 2)).detach().cpu().numpy()  # (lookback,)
     finally:
-        model.strength.copy_(strength)
         model.zero_grad(set_to_none=True)
     total = totals.sum()
     if not np.isfinite(total) or total <= 0:

@@ -209,7 +209,7 @@ def test_same_seed_same_results():
 
 def test_gradient_saliency_finds_the_day_that_matters():
     """A network trained to copy day -3's first feature must credit day -3, and the measurement
-    must leave the model as it was (strength restored, no gradients left behind)."""
+    must leave the model as it was (no gradients left behind)."""
     torch.manual_seed(0)
     inputs = torch.randn(256, 8, 2)
     targets = inputs[:, -3, :1]  # (windows, 1)
@@ -221,10 +221,9 @@ def test_gradient_saliency_finds_the_day_that_matters():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    model.strength.fill_(0.0)
     saliency = gradient_saliency(model, inputs.numpy())
     assert saliency.argmax() == 8 - 3 and math.isclose(saliency.sum(), 1.0)
-    assert float(model.strength) == 0.0 and all(p.grad is None for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
 
 
 @pytest.fixture(scope="module")
