@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 COLUMNS = (  # (key, header, format)
@@ -77,7 +76,7 @@ def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, guards: dict
                      series: str) -> None:
     """predictions.png (prices: both networks as trained, and naive) and cumulative_error.png (each
     network's cumulative gain in squared error over naive: above zero = ahead of naive so far)."""
-    from common.plotting import COLORS, _date_axis, plot_forecasts, plt, save_figure
+    from common.plotting import COLORS, plot_cumulative_gain, plot_forecasts
 
     dates = pd.to_datetime(lstm["date"]).to_numpy()
     actual = lstm["actual"].to_numpy()
@@ -86,19 +85,7 @@ def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, guards: dict
                  "naive": lstm["naive"].to_numpy()}
     plot_forecasts(dates, actual, forecasts, out / "predictions.png",
                    title=f"{series}: test period, 1 day ahead, networks as trained ({note})")
-    naive_error = (actual - forecasts["naive"]) ** 2
-    fig, axis = plt.subplots(figsize=(12, 5))
-    for name in ("LSTM", "Transformer"):
-        gain = np.cumsum(naive_error - (actual - forecasts[name]) ** 2) / max(naive_error.sum(), 1e-300)
-        axis.plot(dates, gain, color=COLORS[name], lw=1.6, label=f"{name} as trained")
-    drift = lstm["drift"].to_numpy()
-    axis.plot(dates, np.cumsum(naive_error - (actual - drift) ** 2) / max(naive_error.sum(), 1e-300),
-              color="tab:brown", ls=":", label="drift")
-    axis.axhline(0, color="black", lw=0.8)
-    axis.set_ylabel("cumulative gain over naive\n(share of naive's total squared error)")
-    axis.set_title(f"{series}: above 0 = beating naive so far ({note})")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="upper left")
-    _date_axis(axis)
-    fig.tight_layout()
-    save_figure(fig, out / "cumulative_error.png")
+    lines = {f"{name} as trained": (forecasts[name], COLORS[name], "-", 1.6) for name in ("LSTM", "Transformer")}
+    lines["drift"] = (lstm["drift"].to_numpy(), "tab:brown", ":", 1.0)
+    plot_cumulative_gain(dates, actual, forecasts["naive"], lines, out / "cumulative_error.png",
+                         title=f"{series}: above 0 = beating naive so far ({note})")

@@ -159,31 +159,11 @@ def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: P
                                    "naive": first["naive"].to_numpy()},
                    out / "predictions.png", title=f"{title}: test period, 1 day ahead ({guarded_note})")
 
-    fig, axis = plt.subplots(figsize=(12, 5))
-    naive_error = (actual - first["naive"].to_numpy()) ** 2
-    # As a share of naive's total squared error: the last point is 1 - (RMSE / naive RMSE)².
-    total = max(float(naive_error.sum()), 1e-300)
-    shown = []
-    for name, (label, color, style) in styles.items():
-        if name == "naive" or name not in first:
-            continue
-        gain = np.cumsum(naive_error - (actual - first[name].to_numpy()) ** 2) / total
-        if name == "moving_average":  # usually far below the rest: keep it from flattening them
-            label += f" (ends at {gain[-1]:+.2f})"
-        else:
-            shown.append(gain)
-        axis.plot(dates, gain, color=color, ls=style, lw=1.8 if name == "as_trained" else 1.0, label=label)
-    low, high = min(0.0, *(g.min() for g in shown)), max(0.0, *(g.max() for g in shown))
-    margin = 0.1 * (high - low) or 0.01
-    axis.set_ylim(low - margin, high + margin)
-    axis.axhline(0, color="black", lw=0.8)
-    axis.set_ylabel("cumulative gain over naive\n(share of naive's total squared error)")
-    axis.set_title(f"{title}: above 0 = beating naive so far ({guarded_note})")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="upper left")
-    _date_axis(axis)
-    fig.tight_layout()
-    save_figure(fig, out / "cumulative_error.png")
+    lines = {label: (first[name].to_numpy(), color, style, 1.8 if name == "as_trained" else 1.0)
+             for name, (label, color, style) in styles.items() if name != "naive" and name in first}
+    plot_cumulative_gain(dates, actual, first["naive"].to_numpy(), lines, out / "cumulative_error.png",
+                         title=f"{title}: above 0 = beating naive so far ({guarded_note})",
+                         off_scale=(styles["moving_average"][0],))
 
     anchor = first["anchor_close"].to_numpy()
     true_return = 100 * np.log(actual / anchor)
@@ -202,6 +182,38 @@ def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: P
     fig.suptitle(f"{title}: predicted vs actual next-day return, test period")
     fig.tight_layout()
     save_figure(fig, out / "returns_scatter.png")
+
+
+def plot_cumulative_gain(
+    dates: np.ndarray, actual: np.ndarray, naive: np.ndarray, lines: dict[str, tuple[np.ndarray, str, str, float]],
+    path: str | Path, title: str, off_scale: tuple[str, ...] = (),
+) -> Path:
+    """Σ (naive error² − forecast error²) over time for each forecast, as a share of naive's total
+    squared error (so the last point is 1 − (RMSE / naive RMSE)²). `lines` maps a label to
+    (forecast, colour, line style, width); labels in `off_scale` (e.g. a moving average far below the
+    rest) are drawn but do not set the y-range, and their end value is written in the legend."""
+    fig, axis = plt.subplots(figsize=(12, 5))
+    naive_error = (actual - naive) ** 2
+    total = max(float(naive_error.sum()), 1e-300)
+    shown = []
+    for label, (values, color, style, width) in lines.items():
+        gain = np.cumsum(naive_error - (actual - values) ** 2) / total
+        if label in off_scale:
+            label += f" (ends at {gain[-1]:+.2f})"
+        else:
+            shown.append(gain)
+        axis.plot(dates, gain, color=color, ls=style, lw=width, label=label)
+    low, high = min([0.0, *(g.min() for g in shown)]), max([0.0, *(g.max() for g in shown)])
+    margin = 0.1 * (high - low) or 0.01
+    axis.set_ylim(low - margin, high + margin)
+    axis.axhline(0, color="black", lw=0.8)
+    axis.set_ylabel("cumulative gain over naive\n(share of naive's total squared error)")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="upper left")
+    _date_axis(axis)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def plot_lag_profiles(
