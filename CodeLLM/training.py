@@ -23,11 +23,6 @@ from common.torch_utils import pick_device
 CHECKPOINT = "model.pt"  # the as-trained network's state_dict: what evaluate.py and compare.py load
 
 
-def zero_return_output(data: ForecastData) -> list[float]:
-    """(horizon,) the scaled value of a zero log return: a model that outputs it *is* the naive forecast."""
-    return data.target_scaler.transform(np.zeros((1, data.horizon)))[0].tolist()
-
-
 def build_model(config: Any, n_features: int, horizon: int, naive_output: list[float] | None = None) -> TransformerForecaster:
     return TransformerForecaster(
         n_features=n_features, horizon=horizon, d_model=config.d_model, heads=config.heads,
@@ -58,7 +53,7 @@ class TorchTransformerForecaster:
     def __init__(self, config: Any, data: ForecastData) -> None:
         self.config = config
         self.device = pick_device(config.device)
-        self.model = build_model(config, data.n_features, data.horizon, zero_return_output(data)).to(self.device)
+        self.model = build_model(config, data.n_features, data.horizon, data.scaled_zero_return().tolist()).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
         self.loss_fn = nn.MSELoss()  # on scaled log returns: the squared error the naive forecast is judged by

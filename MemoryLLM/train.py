@@ -73,11 +73,6 @@ def dry_run_config(config: MemoryConfig) -> MemoryConfig:
     return replace(config, epochs=min(config.epochs, 2), units=8, layers=1, patience=1, warmup_epochs=0, dry_run=True)
 
 
-def zero_return_output(data: ForecastData) -> np.ndarray:
-    """(horizon,) the scaled target of a zero log return: what the model outputs for 'no change'."""
-    return (0.0 - data.target_scaler.mean) / data.target_scaler.std
-
-
 class KerasLSTMForecaster:
     """The harness's `Forecaster` for a Keras model: compile once, then one `fit` call per epoch at
     the rate the harness's schedule asks for."""
@@ -89,7 +84,7 @@ class KerasLSTMForecaster:
         tf.config.experimental.enable_op_determinism()  # same seed, same numbers (costs a little speed)
         self.batch_size = config.batch_size
         self.model = build_model(
-            data.lookback, data.n_features, data.horizon, zero_return_output(data),
+            data.lookback, data.n_features, data.horizon, data.scaled_zero_return(),
             units=config.units, layers=config.layers, dropout=config.dropout, day_clock=config.day_clock,
             chrono_init=config.chrono_init,
         )

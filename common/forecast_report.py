@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from common import metrics
+from common.baselines import drift_forecast, naive_forecast
 from common.runs import _to_jsonable, atomic_path, write_json
 from common.stats import diebold_mariano, pesaran_timmermann
 from common.timeseries import ForecastData
@@ -77,8 +78,6 @@ def in_sample_scale(data: ForecastData) -> float:
 
 def score(data: ForecastData, predicted: np.ndarray, split: str = "test") -> dict[str, Any]:
     """Pooled metrics over every step, plus one entry per step when the horizon is longer than 1."""
-    from common.baselines import drift_forecast, naive_forecast
-
     actual = data.actual_prices(split)
     predicted = np.asarray(predicted, dtype=np.float64).reshape(actual.shape)
     previous, drift = naive_forecast(data, split), drift_forecast(data, split)

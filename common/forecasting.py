@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from common.baselines import fit_baselines, naive_forecast
+from common.baselines import FittedBaselines, fit_baselines, naive_forecast
 from common.config import config_from_dict, option
 from common.forecast_report import comparison_table, squared_errors, write_forecast_run
 from common.forecast_setup import ForecastDataConfig, load_forecast_data
@@ -204,11 +204,13 @@ def guard_decision(data: ForecastData, predicted_guard: np.ndarray, alpha: float
 
 
 def all_forecasts(
-    forecaster: Forecaster, data: ForecastData, config: ForecastConfig, split: str = "test"
+    forecaster: Forecaster, data: ForecastData, config: ForecastConfig, split: str = "test",
+    baselines: FittedBaselines | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, Any]]:
     """(forecasts, guards, baseline info) for `split`: the network as trained and guarded, then every
-    baseline. `guards` holds the guard's verdict on the network ("model"), AR and ridge."""
-    baselines = fit_baselines(data, config.ma_window)
+    baseline (fitted here unless `baselines` already holds them for `data`). `guards` holds the
+    guard's verdict on the network ("model"), AR and ridge."""
+    baselines = baselines or fit_baselines(data, config.ma_window)
     on_guard = baselines.forecasts("guard")
     guards = {"model": guard_decision(data, network_prices(forecaster, data, "guard"), config.guard_alpha)}
     for name in ("ar", "linear"):
@@ -373,13 +375,14 @@ def walk_forward(
         data = prepare_forecast_data(prices, lookback=config.lookback, horizon=config.horizon, borders=fold_borders)
         actual = data.actual_prices("test")
         naive = naive_forecast(data, "test")
+        baselines = fit_baselines(data, config.ma_window)  # the stages share the fold's data settings
         forecasts: dict[str, np.ndarray] = {}
         kept: dict[str, bool] = {}
         for stage, stage_config in stages:
             set_seed(stage_config.seed)
             forecaster = stage.make(stage_config, data)
             fit(forecaster, data, stage_config, verbose=False)
-            model_forecasts, guards, _ = all_forecasts(forecaster, data, stage_config)
+            model_forecasts, guards, _ = all_forecasts(forecaster, data, stage_config, baselines=baselines)
             forecasts[f"{stage.label} as trained"] = model_forecasts["as_trained"]
             forecasts[f"{stage.label} guarded"] = model_forecasts["guarded"]
             kept[stage.label] = guards["model"]["kept"]

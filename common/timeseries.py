@@ -157,6 +157,10 @@ class ForecastData:
         anchors = self.splits[split].anchors
         return self.dates.to_numpy()[anchors[:, None] + np.arange(1, self.horizon + 1)]
 
+    def scaled_zero_return(self) -> np.ndarray:
+        """(horizon,) the scaled target of a zero log return: a model that outputs it IS the naive forecast."""
+        return self.target_scaler.transform(np.zeros((1, self.horizon)))[0]
+
     def to_prices(self, split: str, scaled_returns: np.ndarray) -> np.ndarray:
         """Turn a model's (windows, horizon) scaled log-return output into prices."""
         scaled_returns = np.asarray(scaled_returns, dtype=np.float64).reshape(-1, self.horizon)

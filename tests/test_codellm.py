@@ -108,9 +108,7 @@ def test_positional_codes_are_distinct_and_bounded():
 def test_untrained_model_is_close_to_the_naive_forecast(goog):
     config = CodeConfig(lookback=20, d_model=8, heads=2, ff_dim=16)
     data, _ = load_forecast_data(config)
-    from CodeLLM.training import zero_return_output
-
-    model = build_model(config, data.n_features, data.horizon, zero_return_output(data))
+    model = build_model(config, data.n_features, data.horizon, data.scaled_zero_return().tolist())
     np.testing.assert_allclose(data.to_prices("test", predict_scaled(model, data.splits["test"].inputs)),
                                naive_forecast(data, "test"), rtol=3e-3)  # the head starts small, not at zero
 

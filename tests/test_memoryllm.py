@@ -114,7 +114,7 @@ def test_saved_weights_reload_to_identical_forecasts(goog, tmp_path):
     reloaded.load(tmp_path / "model.weights.h5")
     inputs = data.splits["test"].inputs
     np.testing.assert_array_equal(forecaster.predict(inputs), reloaded.predict(inputs))
-    assert not np.allclose(forecaster.predict(inputs), train.zero_return_output(data))
+    assert not np.allclose(forecaster.predict(inputs), data.scaled_zero_return())
     broken = tmp_path / "broken.weights.h5"
     broken.write_bytes((tmp_path / "model.weights.h5").read_bytes()[:500])
     with pytest.raises(ValueError, match="not a MemoryLLM weights file"):
@@ -190,7 +190,7 @@ def test_lag_saliency_is_a_distribution_over_lags(goog):
     data = prepare_forecast_data(goog, lookback=20)
     from MemoryLLM.model import build_model
 
-    model = build_model(20, data.n_features, 1, train.zero_return_output(data), units=8, head_init_std=0.0)
+    model = build_model(20, data.n_features, 1, data.scaled_zero_return(), units=8, head_init_std=0.0)
     inputs = data.splits["test"].inputs[:50]
     untrained = interpret.lag_saliency(model, inputs)
     np.testing.assert_allclose(untrained, np.full(20, 1 / 20))  # an exactly naive model uses no lag
