@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from common.runs import write_json
+from common.tokenizer_base import read_tokenizer_file, require_text
 
 # GPT-2's pre-split pattern with Python's `re` classes: English contractions, an optional space plus
 # a run of letters / digits / other symbols, and whitespace (a trailing space is left for the next word).
@@ -111,6 +112,8 @@ def learn_merges(text: str, num_merges: int) -> list[tuple[int, int]]:
 class BPETokenizer:
     """Byte-level BPE: ids 0-255 are the bytes, id 256 + k is the k-th learned merge. Nothing is unknown."""
 
+    unk_id = None
+
     def __init__(self, merges: list[tuple[int, int]]):
         self.merges = [tuple(pair) for pair in merges]
         self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}  # earlier merge = applied first
@@ -121,10 +124,7 @@ class BPETokenizer:
 
     @classmethod
     def fit(cls, text: str, vocab_size: int = 2000) -> BPETokenizer:
-        if not isinstance(text, str):
-            raise TypeError(f"expected text (str), got {type(text).__name__}")
-        if not text:
-            raise ValueError("cannot fit a tokenizer on empty text: give it a non-empty corpus")
+        require_text(text)
         if vocab_size < BYTE_VOCAB:
             raise ValueError(f"vocab_size must be at least {BYTE_VOCAB} (the byte alphabet), got {vocab_size}")
         return cls(learn_merges(text, vocab_size - BYTE_VOCAB))
@@ -167,7 +167,5 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
-        from common.tokenizers import _read_json  # late import: tokenizers re-exports this class
-
-        payload = _read_json(path, "bpe")
+        payload = read_tokenizer_file(path, "bpe")
         return cls([tuple(pair) for pair in payload["merges"]])

@@ -1,43 +1,31 @@
 """Tokenizers: text -> list of integer ids -> text.
 
 `CharTokenizer` (Stage 1) maps each character to an id; `WordTokenizer` (Stage 2) splits words and
-punctuation. Both reserve id 0 for anything unseen at fit time, so encoding never crashes, and both
-save to / load from a small JSON file that travels with a checkpoint.
+punctuation; `BPETokenizer` (common/bpe.py, Stage 2) learns byte-pair merges. Char and word reserve
+id 0 for anything unseen at fit time, so encoding never crashes; BPE has nothing unseen. Each saves to
+a small JSON file that travels with a checkpoint, and `load_tokenizer` reads back whichever it holds.
+All three follow the `Tokenizer` protocol of common/tokenizer_base.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
 
+from common.bpe import BPETokenizer
 from common.runs import write_json
+from common.tokenizer_base import Tokenizer, read_tokenizer_file, require_text
 
 UNK = "<unk>"
 # What an unknown id decodes to in character text: the Unicode replacement character.
 UNK_CHAR = "\ufffd"
 
 
-def _require_text(text: str) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"expected text (str), got {type(text).__name__}")
-    if not text:
-        raise ValueError("cannot fit a tokenizer on empty text: give it a non-empty corpus")
-
-
-def _read_json(path: str | Path, kind: str) -> dict:
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"could not read a {kind} tokenizer from {path}: {error}") from error
-    if payload.get("type") != kind:
-        raise ValueError(f"{path} holds a {payload.get('type')!r} tokenizer, not a {kind!r} one")
-    return payload
-
-
 class CharTokenizer:
     """One id per character seen at fit time; id 0 is the reserved unknown."""
+
+    unk_id = 0
 
     def __init__(self, chars: list[str]):
         self.itos = [UNK_CHAR, *chars]  # id -> character
@@ -45,7 +33,7 @@ class CharTokenizer:
 
     @classmethod
     def fit(cls, text: str) -> CharTokenizer:
-        _require_text(text)
+        require_text(text)
         return cls(sorted(set(text)))
 
     @property
@@ -58,12 +46,15 @@ class CharTokenizer:
     def decode(self, ids: list[int]) -> str:
         return "".join(self.itos[i] if 0 < i < len(self.itos) else UNK_CHAR for i in ids)
 
+    def token_text(self, token_id: int) -> str:
+        return self.itos[token_id]
+
     def save(self, path: str | Path) -> None:
         write_json(path, {"type": "char", "chars": self.itos[1:]})
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
-        return cls(_read_json(path, "char")["chars"])
+        return cls(read_tokenizer_file(path, "char")["chars"])
 
 
 # A word (letters/digits, with inner apostrophes or hyphens: "I'll", "fiend-like", and a leading
@@ -75,6 +66,8 @@ NO_SPACE_AFTER = set("([{") | {"\n"}
 
 class WordTokenizer:
     """Words and punctuation as separate tokens; rare or unseen words become one `<unk>` id."""
+
+    unk_id = 0
 
     def __init__(self, words: list[str], lowercase: bool = False):
         self.lowercase = lowercase
@@ -88,7 +81,7 @@ class WordTokenizer:
 
     @classmethod
     def fit(cls, text: str, min_freq: int = 1, lowercase: bool = False) -> WordTokenizer:
-        _require_text(text)
+        require_text(text)
         if min_freq < 1:
             raise ValueError(f"min_freq must be at least 1, got {min_freq}")
         counts = Counter(cls.split(text.lower() if lowercase else text))
@@ -119,13 +112,27 @@ class WordTokenizer:
             previous = token
         return "".join(pieces)
 
+    def token_text(self, token_id: int) -> str:
+        return self.itos[token_id]
+
     def save(self, path: str | Path) -> None:
         write_json(path, {"type": "word", "lowercase": self.lowercase, "words": self.itos[1:]})
 
     @classmethod
     def load(cls, path: str | Path) -> WordTokenizer:
-        payload = _read_json(path, "word")
+        payload = read_tokenizer_file(path, "word")
         return cls(payload["words"], lowercase=payload["lowercase"])
 
 
-from common.bpe import BPETokenizer  # noqa: E402,F401
+TOKENIZERS: dict[str, type] = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer saved at `path`, whichever kind it is."""
+    kind = read_tokenizer_file(path)["type"]
+    if kind not in TOKENIZERS:
+        raise ValueError(f"{path} holds a {kind!r} tokenizer; known kinds: {', '.join(TOKENIZERS)}")
+    return TOKENIZERS[kind].load(path)
+
+
+__all__ = ["BPETokenizer", "CharTokenizer", "Tokenizer", "WordTokenizer", "load_tokenizer"]
