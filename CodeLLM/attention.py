@@ -89,7 +89,9 @@ def gradient_saliency(model: TransformerForecaster, inputs: np.ndarray, batch_si
 def plot_attention(model: TransformerForecaster, data: ForecastData, path: str | Path, split: str = "test") -> Path:
     """attention.png: encoder self-attention and decoder cross-attention for the last window of
     `split`, and the average attention each lag day receives over the whole split."""
-    from common.plotting import plt, save_figure
+    from matplotlib.figure import Figure
+
+    from common.plotting import save_figure
 
     inputs = data.splits[split].inputs
     lookback = inputs.shape[1]
@@ -100,7 +102,7 @@ def plot_attention(model: TransformerForecaster, data: ForecastData, path: str |
     extent = [day[0] - 0.5, day[-1] + 0.5]
     window_date = str(data.dates[data.splits[split].anchors[-1]].date())
 
-    fig = plt.figure(figsize=(13, 9))
+    fig = Figure(figsize=(13, 9))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.3, 1])
     encoder_ax, cross_ax, lag_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
     image = encoder_ax.imshow(encoder, cmap="viridis", aspect="auto", extent=[*extent, extent[1], extent[0]])

@@ -134,10 +134,13 @@ def speed_vs_lookback(
 
 def plot_speed(results: dict[str, Any], path: str | Path) -> Path:
     """speed_vs_lookback.png: seconds per training epoch and ms per predicted window, log-log."""
-    from common.plotting import COLORS, plt, save_figure
+    from matplotlib.figure import Figure
+
+    from common.plotting import COLORS, save_figure
 
     lookbacks = np.asarray(results["lookbacks"])
-    fig, (train_ax, predict_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    train_ax, predict_ax = fig.subplots(1, 2)
     for name in ("LSTM", "Transformer"):
         label = f"{name} ({results[name]['params']:,} params)"
         train_ax.plot(lookbacks, results[name]["epoch_seconds_per_1000_windows"], marker="o", color=COLORS[name], label=label)

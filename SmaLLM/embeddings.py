@@ -33,10 +33,13 @@ def plot_embeddings(embeddings: np.ndarray, ids: list[int], labels: list[str], p
     """Scatter the PCA projection of the given ids' vectors, each point labelled with its word."""
     if len(ids) < MIN_PLOT_TOKENS:
         raise ValueError(f"an embedding map needs at least {MIN_PLOT_TOKENS} tokens, got {len(ids)}")
-    from common.plotting import plt, save_figure  # late import: matplotlib is slow to load
+    from matplotlib.figure import Figure  # late import: matplotlib is slow to load
+
+    from common.plotting import save_figure
 
     points = pca_2d(embeddings[ids])
-    fig, axis = plt.subplots(figsize=(11, 9))
+    fig = Figure(figsize=(11, 9))
+    axis = fig.subplots()
     axis.scatter(points[:, 0], points[:, 1], s=8, color="tab:blue", alpha=0.6)
     for (x, y), label in zip(points, labels, strict=True):
         axis.annotate(label, (x, y), fontsize=7, alpha=0.85, xytext=(2, 2), textcoords="offset points")

@@ -35,6 +35,7 @@ from common.config import option, parse_config, run_cli
 from common.metrics import bits_per_char, perplexity
 from common.ngram import KneserNeyModel, UnigramModel
 from common.paths import output_dir
+from common.plotting import plot_losses
 from common.runs import run_transaction, write_json, write_text
 from common.tokenizers import BPETokenizer, WordTokenizer
 from common.torch_utils import load_checkpoint, pick_device
@@ -51,7 +52,6 @@ from TinyLLM.training import (
     load_resume,
     make_optimizer,
     mixed_precision,
-    plot_losses,
     resolve_precision,
     restore_run,
     setup_torch,

@@ -39,6 +39,7 @@ from common.config import option, parse_config, run_cli
 from common.metrics import bits_per_char
 from common.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
 from common.paths import output_dir
+from common.plotting import plot_losses
 from common.runs import run_transaction, write_json
 from common.tokenizers import CharTokenizer
 from common.torch_utils import load_checkpoint, pick_device
@@ -53,7 +54,6 @@ from TinyLLM.training import (
     load_resume,
     make_optimizer,
     mixed_precision,
-    plot_losses,
     resolve_precision,
     restore_run,
     setup_torch,

@@ -226,30 +226,6 @@ def append_text(path: Path, text: str) -> None:
         tmp.write_text(previous + text, encoding="utf-8")
 
 
-def plot_losses(
-    history: list[dict[str, float]], path: Path, title: str, unit: str = "nats/char",
-    baselines: dict[str, float] | None = None,
-) -> None:
-    """Train and validation loss against steps (left) and against wall-clock seconds (right),
-    with each baseline's validation loss as a dotted horizontal line."""
-    from common.plotting import plt, save_figure  # late import: matplotlib is slow to load
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for axis, x_key, x_label in ((axes[0], "step", "step"), (axes[1], "seconds", "seconds of training")):
-        x = [row[x_key] for row in history]
-        axis.plot(x, [row["train_loss"] for row in history], "o-", ms=3, label="train (mean since last point)")
-        axis.plot(x, [row["val_loss"] for row in history], "s--", ms=3, label="validation (carried state)")
-        for (name, loss), color in zip((baselines or {}).items(), ("gray", "tab:red", "tab:green"), strict=False):
-            axis.axhline(loss, color=color, ls=":", lw=1.2, label=f"{name} (validation)")
-        axis.set_xlabel(x_label)
-        axis.grid(alpha=0.3)
-    axes[0].set_ylabel(f"cross-entropy ({unit})")
-    axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
 def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW that decays weight matrices only: decaying biases, gains or embeddings just slows learning."""
     matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in name]

@@ -1,32 +1,35 @@
-"""Plots written to files (Agg backend, `savefig`, atomically): nothing here opens a window."""
+"""Plots written to files (`savefig`, atomically): nothing here opens a window.
+
+Figures are built with matplotlib's object API (`Figure`, `fig.subplots`), not `pyplot`: a `Figure`
+saves to a file without a backend, so importing this module changes no process-wide setting (a notebook
+that imports it keeps its own backend), and no figure is left open in pyplot's registry.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: CI and ssh sessions have no display
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from common.runs import atomic_path  # noqa: E402
+from common.runs import atomic_path
 
 COLORS = {"actual": "black", "naive": "tab:gray", "LSTM": "tab:blue", "Transformer": "tab:orange"}
 
 
-def save_figure(fig: plt.Figure, path: str | Path) -> Path:
-    """Save a figure atomically at 120 dpi and close it."""
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Save a figure atomically at 120 dpi (a `Figure` made without pyplot needs no closing: it is
+    freed with its last reference)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
-def _date_axis(axis: plt.Axes) -> None:
+def _date_axis(axis: Axes) -> None:
     locator = mdates.AutoDateLocator()
     axis.xaxis.set_major_locator(locator)
     axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -34,9 +37,8 @@ def _date_axis(axis: plt.Axes) -> None:
 
 def plot_indicator_chart(frame: pd.DataFrame, path: str | Path, title: str = "GOOG") -> Path:
     """Close with SMA/EMA and Bollinger Bands, an RSI panel and a MACD panel, from `add_indicators`."""
-    fig, (price_ax, rsi_ax, macd_ax) = plt.subplots(
-        3, 1, figsize=(12, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1, 1.2]}
-    )
+    fig = Figure(figsize=(12, 8))
+    price_ax, rsi_ax, macd_ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1, 1.2]})
     dates = frame.index
     price_ax.fill_between(dates, frame["bb_lower"], frame["bb_upper"], color="tab:blue", alpha=0.12, label="Bollinger Bands (20, 2σ)")
     price_ax.plot(dates, frame["Close"], color="black", lw=0.8, label="Close")
@@ -75,7 +77,8 @@ def plot_forecasts(
 ) -> Path:
     """Actual vs each forecast over the whole period, and a zoom on the last `zoom_days` days
     (where a model that only copies yesterday's close shows up as a curve shifted by one day)."""
-    fig, (full_ax, zoom_ax) = plt.subplots(2, 1, figsize=(12, 8), gridspec_kw={"height_ratios": [1.3, 1]})
+    fig = Figure(figsize=(12, 8))
+    full_ax, zoom_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.3, 1]})
     for axis, window in ((full_ax, slice(None)), (zoom_ax, slice(-zoom_days, None))):
         axis.plot(dates[window], actual[window], color="black", lw=1.4, label="actual")
         for name, values in forecasts.items():
@@ -93,7 +96,8 @@ def plot_forecasts(
 
 def plot_residuals(dates: np.ndarray, residuals: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
     """Residuals over time (left) and their distributions (right), one colour per forecast."""
-    fig, (time_ax, hist_ax) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    fig = Figure(figsize=(13, 4.5))
+    time_ax, hist_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     bins = np.histogram_bin_edges(np.concatenate(list(residuals.values())), bins=40)
     for name, values in residuals.items():
         color = COLORS.get(name)
@@ -113,7 +117,8 @@ def plot_residuals(dates: np.ndarray, residuals: dict[str, np.ndarray], path: st
 
 def plot_history(history: dict[str, list[float]], path: str | Path, title: str = "", x_label: str = "epoch") -> Path:
     """Training curves: every key holding 'loss' on a log scale (train solid, validation dashed)."""
-    fig, axis = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    axis = fig.subplots()
     for name, values in history.items():
         if "loss" not in name:
             continue
@@ -127,6 +132,30 @@ def plot_history(history: dict[str, list[float]], path: str | Path, title: str =
     axis.legend()
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_losses(
+    history: list[dict[str, float]], path: Path, title: str, unit: str = "nats/char",
+    baselines: dict[str, float] | None = None,
+) -> None:
+    """Train and validation loss against steps (left) and against wall-clock seconds (right),
+    with each baseline's validation loss as a dotted horizontal line."""
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2, sharey=True)
+    for axis, x_key, x_label in ((axes[0], "step", "step"), (axes[1], "seconds", "seconds of training")):
+        x = [row[x_key] for row in history]
+        axis.plot(x, [row["train_loss"] for row in history], "o-", ms=3, label="train (mean since last point)")
+        axis.plot(x, [row["val_loss"] for row in history], "s--", ms=3, label="validation (carried state)")
+        baseline_colors = ("gray", "tab:red", "tab:green")
+        for (name, loss), color in zip((baselines or {}).items(), baseline_colors, strict=False):
+            axis.axhline(loss, color=color, ls=":", lw=1.2, label=f"{name} (validation)")
+        axis.set_xlabel(x_label)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel(f"cross-entropy ({unit})")
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 FORECAST_STYLES = {  # name in predictions.csv -> (label suffix, colour, line style)
@@ -167,7 +196,8 @@ def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: P
 
     anchor = first["anchor_close"].to_numpy()
     true_return = 100 * np.log(actual / anchor)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), sharex=True, sharey=True)
+    fig = Figure(figsize=(14, 4.5))
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
     for axis, name in zip(axes, ("as_trained", "ar", "linear")):
         label, color, _ = styles[name]
         predicted = 100 * np.log(first[name].to_numpy() / anchor)
@@ -192,7 +222,8 @@ def plot_cumulative_gain(
     squared error (so the last point is 1 − (RMSE / naive RMSE)²). `lines` maps a label to
     (forecast, colour, line style, width); labels in `off_scale` (e.g. a moving average far below the
     rest) are drawn but do not set the y-range, and their end value is written in the legend."""
-    fig, axis = plt.subplots(figsize=(12, 5))
+    fig = Figure(figsize=(12, 5))
+    axis = fig.subplots()
     naive_error = (actual - naive) ** 2
     total = max(float(naive_error.sum()), 1e-300)
     shown = []
@@ -221,7 +252,8 @@ def plot_lag_profiles(
 ) -> Path:
     """Per day of the window (0 = last known close), where each as-trained network looks: one line
     per profile (shares summing to 1). `true_lag` marks where a planted signal sits."""
-    fig, axis = plt.subplots(figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.5))
+    axis = fig.subplots()
     for name, values in profiles.items():
         values = np.asarray(values, dtype=np.float64)
         day = np.arange(-len(values) + 1, 1)
