@@ -40,7 +40,8 @@ def plot_indicator_chart(frame: pd.DataFrame, path: str | Path, title: str = "GO
     fig = Figure(figsize=(12, 8))
     price_ax, rsi_ax, macd_ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1, 1.2]})
     dates = frame.index
-    price_ax.fill_between(dates, frame["bb_lower"], frame["bb_upper"], color="tab:blue", alpha=0.12, label="Bollinger Bands (20, 2σ)")
+    price_ax.fill_between(dates, frame["bb_lower"], frame["bb_upper"], color="tab:blue", alpha=0.12,
+                          label="Bollinger Bands (20, 2σ)")
     price_ax.plot(dates, frame["Close"], color="black", lw=0.8, label="Close")
     price_ax.plot(dates, frame["sma_20"], color="tab:orange", lw=0.9, label="SMA 20")
     price_ax.plot(dates, frame["ema_20"], color="tab:green", lw=0.9, label="EMA 20")
@@ -94,7 +95,9 @@ def plot_forecasts(
     return save_figure(fig, path)
 
 
-def plot_residuals(dates: np.ndarray, residuals: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
+def plot_residuals(
+    dates: np.ndarray, residuals: dict[str, np.ndarray], path: str | Path, title: str = ""
+) -> Path:
     """Residuals over time (left) and their distributions (right), one colour per forecast."""
     fig = Figure(figsize=(13, 4.5))
     time_ax, hist_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
@@ -115,7 +118,9 @@ def plot_residuals(dates: np.ndarray, residuals: dict[str, np.ndarray], path: st
     return save_figure(fig, path)
 
 
-def plot_history(history: dict[str, list[float]], path: str | Path, title: str = "", x_label: str = "epoch") -> Path:
+def plot_history(
+    history: dict[str, list[float]], path: str | Path, title: str = "", x_label: str = "epoch"
+) -> Path:
     """Training curves: every key holding 'loss' on a log scale (train solid, validation dashed)."""
     fig = Figure(figsize=(8, 4.5))
     axis = fig.subplots()
@@ -144,7 +149,8 @@ def plot_losses(
     axes = fig.subplots(1, 2, sharey=True)
     for axis, x_key, x_label in ((axes[0], "step", "step"), (axes[1], "seconds", "seconds of training")):
         x = [row[x_key] for row in history]
-        axis.plot(x, [row["train_loss"] for row in history], "o-", ms=3, label="train (mean since last point)")
+        axis.plot(x, [row["train_loss"] for row in history], "o-", ms=3,
+                  label="train (mean since last point)")
         axis.plot(x, [row["val_loss"] for row in history], "s--", ms=3, label="validation (carried state)")
         baseline_colors = ("gray", "tab:red", "tab:green")
         for (name, loss), color in zip((baselines or {}).items(), baseline_colors, strict=False):
@@ -159,8 +165,9 @@ def plot_losses(
 
 
 FORECAST_STYLES = {  # name in predictions.csv -> (label suffix, colour, line style)
-    "naive": ("naive", "tab:gray", "--"), "drift": ("drift", "tab:brown", ":"), "ar": ("AR(p)", "tab:green", "-"),
-    "moving_average": ("moving average", "tab:olive", "-"), "linear": ("ridge", "tab:purple", "-"),
+    "naive": ("naive", "tab:gray", "--"), "drift": ("drift", "tab:brown", ":"),
+    "ar": ("AR(p)", "tab:green", "-"), "moving_average": ("moving average", "tab:olive", "-"),
+    "linear": ("ridge", "tab:purple", "-"),
 }
 
 
@@ -181,7 +188,8 @@ def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: P
     first = frame[frame["step"] == 1]
     dates = pd.to_datetime(first["date"]).to_numpy()
     actual = first["actual"].to_numpy()
-    guarded_note = "guard kept the network" if kept else "guard fell back to naive: the deployed forecast IS naive"
+    guarded_note = ("guard kept the network" if kept
+                    else "guard fell back to naive: the deployed forecast IS naive")
     styles = _styles(model_label)
 
     plot_forecasts(dates, actual, {f"{model_label} (as trained)": first["as_trained"].to_numpy(),
@@ -215,8 +223,9 @@ def plot_run_forecasts(frame: pd.DataFrame, model_label: str, kept: bool, out: P
 
 
 def plot_cumulative_gain(
-    dates: np.ndarray, actual: np.ndarray, naive: np.ndarray, lines: dict[str, tuple[np.ndarray, str, str, float]],
-    path: str | Path, title: str, off_scale: tuple[str, ...] = (),
+    dates: np.ndarray, actual: np.ndarray, naive: np.ndarray,
+    lines: dict[str, tuple[np.ndarray, str, str, float]], path: str | Path, title: str,
+    off_scale: tuple[str, ...] = (),
 ) -> Path:
     """Σ (naive error² − forecast error²) over time for each forecast, as a share of naive's total
     squared error (so the last point is 1 − (RMSE / naive RMSE)²). `lines` maps a label to
