@@ -24,7 +24,9 @@ from common.timeseries import ForecastData
 METHODS = ("cross", "rollout")
 
 
-def collect_attention(model: TransformerForecaster, inputs: np.ndarray, batch_size: int = 256) -> list[Attention]:
+def collect_attention(
+    model: TransformerForecaster, inputs: np.ndarray, batch_size: int = 256
+) -> list[Attention]:
     """Run the model over (windows, lookback, features) in eval mode and keep every attention map."""
     device = next(model.parameters()).device
     model.eval()
@@ -75,8 +77,10 @@ def gradient_saliency(model: TransformerForecaster, inputs: np.ndarray, batch_si
     totals = np.zeros(inputs.shape[1], dtype=np.float64)
     try:
         for start in range(0, len(inputs), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size])).to(device).requires_grad_(True)
-            model(batch).sum().backward()  # windows are independent: one backward gives every window's gradient
+            batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size])).to(device)
+            batch.requires_grad_(True)
+            # windows are independent: one backward gives every window's gradient
+            model(batch).sum().backward()
             totals += (batch.grad * batch).abs().sum(dim=(0, 2)).detach().cpu().numpy()  # (lookback,)
     finally:
         model.zero_grad(set_to_none=True)
@@ -86,7 +90,9 @@ def gradient_saliency(model: TransformerForecaster, inputs: np.ndarray, batch_si
     return totals / total
 
 
-def plot_attention(model: TransformerForecaster, data: ForecastData, path: str | Path, split: str = "test") -> Path:
+def plot_attention(
+    model: TransformerForecaster, data: ForecastData, path: str | Path, split: str = "test"
+) -> Path:
     """attention.png: encoder self-attention and decoder cross-attention for the last window of
     `split`, and the average attention each lag day receives over the whole split."""
     from matplotlib.figure import Figure
@@ -104,15 +110,18 @@ def plot_attention(model: TransformerForecaster, data: ForecastData, path: str |
 
     fig = Figure(figsize=(13, 9))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.3, 1])
-    encoder_ax, cross_ax, lag_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
+    encoder_ax, cross_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    lag_ax = fig.add_subplot(grid[1, :])
     image = encoder_ax.imshow(encoder, cmap="viridis", aspect="auto", extent=[*extent, extent[1], extent[0]])
     fig.colorbar(image, ax=encoder_ax, fraction=0.046)
     encoder_ax.set(title=f"encoder self-attention (last layer), window ending {window_date}",
                    xlabel="key: day (0 = last known)", ylabel="query: day")
     known = cross.shape[0] - data.horizon
-    image = cross_ax.imshow(cross, cmap="viridis", aspect="auto", extent=[*extent, cross.shape[0] - 0.5, -0.5])
+    image = cross_ax.imshow(cross, cmap="viridis", aspect="auto",
+                            extent=[*extent, cross.shape[0] - 0.5, -0.5])
     fig.colorbar(image, ax=cross_ax, fraction=0.046)
-    labels = [f"known {d}" for d in range(-known + 1, 1)] + [f"forecast +{h}" for h in range(1, data.horizon + 1)]
+    labels = ([f"known {d}" for d in range(-known + 1, 1)]
+              + [f"forecast +{h}" for h in range(1, data.horizon + 1)])
     step = max(1, len(labels) // 12)
     cross_ax.set_yticks(range(0, len(labels), step), labels[::step], fontsize=8)
     cross_ax.set(title="decoder cross-attention (last layer)", xlabel="encoder day (0 = last known)")
@@ -121,7 +130,8 @@ def plot_attention(model: TransformerForecaster, data: ForecastData, path: str |
         lag_ax.plot(day, attention_per_lag(model, inputs, method), ls=style, marker=".", color="tab:orange",
                     alpha=1.0 if method == "cross" else 0.6, label=f"{method}")
     lag_ax.axhline(1 / lookback, color="gray", lw=0.8, ls=":", label="uniform (1 / lookback)")
-    lag_ax.set(title=f"average attention each lag day receives from the forecast, all {len(inputs)} {split} windows",
+    lag_ax.set(title=f"average attention each lag day receives from the forecast, "
+                     f"all {len(inputs)} {split} windows",
                xlabel="day relative to the last known day", ylabel="share of attention")
     lag_ax.grid(alpha=0.3)
     lag_ax.legend()

@@ -30,7 +30,8 @@ def markdown_table(rows: dict[str, dict[str, Any]], columns: tuple = COLUMNS) ->
     lines = ["| forecast | " + " | ".join(header for _, header, _ in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for name, values in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(values.get(key), style) for key, _, style in columns) + " |")
+        cells = " | ".join(_cell(values.get(key), style) for key, _, style in columns)
+        lines.append(f"| {name} | {cells} |")
     return "\n".join(lines)
 
 
@@ -41,8 +42,9 @@ def walk_forward_markdown(result: dict[str, Any]) -> str:
              "|---|---|---:|---|---:|" + "---:|" * len(names)]
     for row in result["folds"]:
         overlap = ", ".join(row["overlaps_headline"]) or "-"
-        lines.append(f"| {row['fold']} | {row['test'][0]} .. {row['test'][1]} | {row['test_windows']} | {overlap} | "
-                     f"{row['naive_rmse']:.4f} | " + " | ".join(f"{row[f'{n} / naive']:.4f}" for n in names) + " |")
+        ratios = " | ".join(f"{row[f'{n} / naive']:.4f}" for n in names)
+        lines.append(f"| {row['fold']} | {row['test'][0]} .. {row['test'][1]} | {row['test_windows']} "
+                     f"| {overlap} | {row['naive_rmse']:.4f} | {ratios} |")
     summary = result["summary"]
     lines.append("| mean ± std | | | | | " + " | ".join(f"{summary[n]['mean']:.4f} ± {summary[n]['std']:.4f}"
                                                     for n in names) + " |")
@@ -80,12 +82,14 @@ def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, guards: dict
 
     dates = pd.to_datetime(lstm["date"]).to_numpy()
     actual = lstm["actual"].to_numpy()
-    note = "; ".join(f"{name} guard: {'kept' if guard['kept'] else 'naive'}" for name, guard in guards.items())
+    note = "; ".join(f"{name} guard: {'kept' if guard['kept'] else 'naive'}"
+                     for name, guard in guards.items())
     forecasts = {"LSTM": lstm["as_trained"].to_numpy(), "Transformer": transformer["as_trained"].to_numpy(),
                  "naive": lstm["naive"].to_numpy()}
     plot_forecasts(dates, actual, forecasts, out / "predictions.png",
                    title=f"{series}: test period, 1 day ahead, networks as trained ({note})")
-    lines = {f"{name} as trained": (forecasts[name], COLORS[name], "-", 1.6) for name in ("LSTM", "Transformer")}
+    lines = {f"{name} as trained": (forecasts[name], COLORS[name], "-", 1.6)
+             for name in ("LSTM", "Transformer")}
     lines["drift"] = (lstm["drift"].to_numpy(), "tab:brown", ":", 1.0)
     plot_cumulative_gain(dates, actual, forecasts["naive"], lines, out / "cumulative_error.png",
                          title=f"{series}: above 0 = beating naive so far ({note})")

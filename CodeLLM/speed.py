@@ -26,7 +26,8 @@ from CodeLLM.model import TransformerForecaster, count_parameters
 
 
 class LSTMForecaster(nn.Module):
-    """(batch, lookback, features) -> (batch, horizon): an LSTM whose last hidden state feeds a linear head."""
+    """(batch, lookback, features) -> (batch, horizon): an LSTM whose last hidden state feeds a
+    linear head."""
 
     def __init__(self, n_features: int, horizon: int = 1, hidden_size: int = 80, layers: int = 1) -> None:
         super().__init__()
@@ -87,14 +88,16 @@ def time_model(
     model.eval()
     predict(0)
     predict_ms = 1000.0 * fastest_seconds(predict, batches, budget_seconds) / batch_size
-    return {"train_ms_per_window": train_ms, "epoch_seconds_per_1000_windows": train_ms, "predict_ms_per_window": predict_ms}
+    return {"train_ms_per_window": train_ms, "epoch_seconds_per_1000_windows": train_ms,
+            "predict_ms_per_window": predict_ms}
 
 
 def speed_vs_lookback(
     config: Any, lookbacks: list[int], batch_size: int = 16, batches: int = 8, budget_seconds: float = 1.0,
     n_features: int = 11, seed: int = 0,
 ) -> dict[str, Any]:
-    """Time both architectures at each lookback on random windows; `config` sizes the Transformer (a CodeConfig).
+    """Time both architectures at each lookback on random windows; `config` (a CodeConfig) sizes the
+    Transformer.
 
     Each measurement is the fastest of 2..`batches` batches, stopping after `budget_seconds`, so the
     sweep stays bounded even where one attention step takes seconds.
@@ -112,13 +115,16 @@ def speed_vs_lookback(
     }
     started = time.perf_counter()
     for lookback in lookbacks:
-        inputs = torch.randn(batch_size * batches, lookback, n_features, generator=generator)  # (windows, lookback, features)
+        # (windows, lookback, features)
+        inputs = torch.randn(batch_size * batches, lookback, n_features, generator=generator)
         targets = torch.randn(batch_size * batches, 1, generator=generator)
         torch.manual_seed(seed)
         transformer = TransformerForecaster(
             n_features, 1, d_model=config.d_model, heads=config.heads, encoder_layers=config.encoder_layers,
-            decoder_layers=config.decoder_layers, ff_dim=config.ff_dim, dropout=config.dropout, label_len=config.label_len,
-            positions="sinusoidal",  # computed, not a table: parameters (and the matched LSTM) stay lookback-free
+            decoder_layers=config.decoder_layers, ff_dim=config.ff_dim, dropout=config.dropout,
+            label_len=config.label_len,
+            # computed, not a table: parameters (and the matched LSTM) stay lookback-free
+            positions="sinusoidal",
         )
         lstm = matching_lstm(transformer, n_features, 1)
         results["Transformer"]["params"] = count_parameters(transformer)
@@ -143,8 +149,9 @@ def plot_speed(results: dict[str, Any], path: str | Path) -> Path:
     train_ax, predict_ax = fig.subplots(1, 2)
     for name in ("LSTM", "Transformer"):
         label = f"{name} ({results[name]['params']:,} params)"
-        train_ax.plot(lookbacks, results[name]["epoch_seconds_per_1000_windows"], marker="o", color=COLORS[name], label=label)
-        predict_ax.plot(lookbacks, results[name]["predict_ms_per_window"], marker="o", color=COLORS[name], label=label)
+        style = {"marker": "o", "color": COLORS[name], "label": label}
+        train_ax.plot(lookbacks, results[name]["epoch_seconds_per_1000_windows"], **style)
+        predict_ax.plot(lookbacks, results[name]["predict_ms_per_window"], **style)
     for axis, title, unit in ((train_ax, "training: one epoch of 1,000 windows", "seconds"),
                               (predict_ax, "prediction", "milliseconds per window")):
         axis.set(xscale="log", yscale="log", xlabel="lookback (days per window)", ylabel=unit,
@@ -152,6 +159,7 @@ def plot_speed(results: dict[str, Any], path: str | Path) -> Path:
         axis.set_xticks(lookbacks, [str(v) for v in lookbacks])
         axis.grid(alpha=0.3, which="both")
         axis.legend()
-    fig.suptitle(f"same framework ({results['framework']}, {results['threads']} CPU threads), same synthetic windows")
+    fig.suptitle(f"same framework ({results['framework']}, {results['threads']} CPU threads), "
+                 "same synthetic windows")
     fig.tight_layout()
     return save_figure(fig, path)
