@@ -11,10 +11,10 @@ much that day of the window mattered. CodeLLM plots this beside the Transformer'
 
 from __future__ import annotations
 
-import os
+from common import runtime
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads (see train.py)
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+if __name__ == "__main__":  # as a script: TensorFlow's environment, read as it loads (imported, nothing)
+    runtime.prepare_environment()
 
 from pathlib import Path  # noqa: E402
 
@@ -32,7 +32,9 @@ def lag_saliency(model: keras.Model, inputs: np.ndarray, batch_size: int = 256) 
     """
     inputs = np.asarray(inputs, dtype=np.float32)
     if inputs.ndim != 3 or len(inputs) == 0:
-        raise ValueError(f"inputs must be a non-empty (windows, lookback, features) array, got shape {inputs.shape}")
+        raise ValueError(
+            f"inputs must be a non-empty (windows, lookback, features) array, got shape {inputs.shape}"
+        )
     network = keras.Model(model.inputs, model.get_layer("scaled_return").output)
     totals = np.zeros(inputs.shape[1], dtype=np.float64)
     for start in range(0, len(inputs), batch_size):
@@ -59,9 +61,12 @@ def main(argv: list[str] | None = None) -> dict:
     from common.runs import write_json
     from MemoryLLM.train import STAGE
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default=str(output_dir("MemoryLLM")), help="the training run's folder")
-    parser.add_argument("--true-lag", type=int, default=None, help="mark a planted lag on the plot (synthetic series)")
+    parser.add_argument("--true-lag", type=int, default=None,
+                        help="mark a planted lag on the plot (synthetic series)")
     args = parser.parse_args(argv)
     forecaster, data, _, _ = load_run(STAGE, args.out)
     saliency = lag_saliency(forecaster.model, data.splits["test"].inputs)

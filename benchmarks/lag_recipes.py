@@ -18,12 +18,6 @@ epoch budget with warm-up + cosine decay, the best epoch kept), independent of t
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: a shared 2-core machine
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 import argparse
 import json
 import math
@@ -38,10 +32,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import runtime
+
+if __name__ == "__main__":  # read by OpenMP / TensorFlow as they load: before the loops import torch or keras
+    runtime.prepare_environment()
+
 from common.synthetic import lag_return_series, oracle_log_returns
 from common.timeseries import ForecastData, prepare_forecast_data
 
 LOOKBACK = 60
+TRANSFORMER_THREADS = 2  # the PyTorch threads of every Transformer run in lag_recipes.md
 STAGE_MODELS = False  # --stage-models: build the networks with MemoryLLM/model.py and CodeLLM/model.py
 
 
@@ -63,7 +63,8 @@ class Recipe:
     units: int = 32
     layers: int = 1
     unit_forget_bias: bool = True
-    chrono: bool = False  # chrono init (Tallec & Ollivier 2018): forget bias log U(1, lookback - 1), input bias = -that
+    # chrono init (Tallec & Ollivier 2018): forget bias log U(1, lookback - 1), input bias = -that
+    chrono: bool = False
     clock: str = "none"  # none | ramp | onehot: position channels appended to each day's features
     clock_dropout: bool = True  # False: input dropout drops feature channels only, never the clock
     every_step: bool = False  # train the head on every day of the window (next-day return), not just the last
@@ -157,14 +158,15 @@ def build_local_lstm(data: ForecastData, recipe: Recipe, seed: int, naive_output
         input_dropout = 0.0
     for layer in range(recipe.layers):
         hidden = keras.layers.LSTM(
-            recipe.units, return_sequences=recipe.every_step or layer < recipe.layers - 1, dropout=input_dropout,
-            unit_forget_bias=recipe.unit_forget_bias and not recipe.chrono,
+            recipe.units, return_sequences=recipe.every_step or layer < recipe.layers - 1,
+            dropout=input_dropout, unit_forget_bias=recipe.unit_forget_bias and not recipe.chrono,
             bias_initializer=chrono_bias if recipe.chrono else "zeros",
         )(hidden)
     if recipe.dropout > 0:
         hidden = keras.layers.Dropout(recipe.dropout)(hidden)
     kernel_init = (
-        keras.initializers.RandomNormal(stddev=recipe.head_init, seed=seed) if recipe.head_init > 0 else "zeros"
+        keras.initializers.RandomNormal(stddev=recipe.head_init, seed=seed) if recipe.head_init > 0
+        else "zeros"
     )
     output = keras.layers.Dense(1, kernel_initializer=kernel_init,
                                 bias_initializer=keras.initializers.Constant(naive_output))(hidden)
@@ -205,14 +207,16 @@ def train_lstm(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np.ndarra
         if recipe.clock not in ("none", "onehot") or recipe.every_step or not recipe.unit_forget_bias:
             raise SystemExit("error: --stage-models knows clock none/onehot, no every_step, unit_forget_bias")
         model = forecaster = build_model(
-            data.lookback, data.n_features, 1, np.array([naive_output]), units=recipe.units, layers=recipe.layers,
-            dropout=recipe.dropout, day_clock=recipe.clock == "onehot", chrono_init=recipe.chrono,
-            head_init_std=recipe.head_init,
+            data.lookback, data.n_features, 1, np.array([naive_output]), units=recipe.units,
+            layers=recipe.layers, dropout=recipe.dropout, day_clock=recipe.clock == "onehot",
+            chrono_init=recipe.chrono, head_init_std=recipe.head_init,
         )
     else:
         model, forecaster = build_local_lstm(data, recipe, seed, naive_output)
-        train, validation, test = (SimpleNamespace(inputs=with_clock(w.inputs, recipe.clock), targets=w.targets)
-                                   for w in (train, validation, test))
+        train, validation, test = (
+            SimpleNamespace(inputs=with_clock(w.inputs, recipe.clock), targets=w.targets)
+            for w in (train, validation, test)
+        )
 
     steps_per_epoch = math.ceil(len(train.inputs) / recipe.batch_size)
     total_steps = recipe.epochs * steps_per_epoch
@@ -270,8 +274,8 @@ def build_transformer(data: ForecastData, recipe: Recipe):
     model = TransformerForecaster(
         n_features=data.n_features, horizon=data.horizon, d_model=recipe.d_model, heads=recipe.heads,
         encoder_layers=recipe.encoder_layers, decoder_layers=recipe.decoder_layers, ff_dim=recipe.ff_dim,
-        dropout=recipe.dropout, label_len=recipe.label_len, naive_output=naive_output, positions=recipe.positions,
-        max_lookback=data.lookback, head_init_std=recipe.head_init,
+        dropout=recipe.dropout, label_len=recipe.label_len, naive_output=naive_output,
+        positions=recipe.positions, max_lookback=data.lookback, head_init_std=recipe.head_init,
     )
     if recipe.positions == "learned" and recipe.position_std != 1.0:
         with torch.no_grad():
@@ -285,7 +289,6 @@ def train_transformer(data: ForecastData, recipe: Recipe, seed: int) -> tuple[np
     import torch
     from torch import nn
 
-    torch.set_num_threads(2)
     torch.manual_seed(seed)
     np.random.seed(seed)
     model = build_transformer(data, recipe)
@@ -346,7 +349,8 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
 def score(prices: pd.DataFrame, data: ForecastData, lag: int, phi: float, test_out: np.ndarray,
           val_out: np.ndarray) -> dict:
     """RMSE ratios to naive on test (and on the validation's second half) and the skill vs the oracle."""
-    oracle = pd.Series(oracle_log_returns(prices, lag, phi), index=prices.index).reindex(data.dates).to_numpy()
+    oracle = pd.Series(oracle_log_returns(prices, lag, phi), index=prices.index)
+    oracle = oracle.reindex(data.dates).to_numpy()
     result = {}
     for split, out, rows in (("test", test_out, slice(None)), ("val2", val_out, validation_halves(data)[1])):
         name = "test" if split == "test" else "validation"
@@ -375,6 +379,14 @@ def main() -> None:
     parser.add_argument("--stage-models", action="store_true",
                         help="LSTM: MemoryLLM/model.py's build_model instead of this script's copy")
     args = parser.parse_args()
+    if args.net == "transformer":
+        with runtime.torch_settings(TRANSFORMER_THREADS):
+            run(args)
+    else:  # the Keras LSTM: TensorFlow's own thread pools, as in every run so far
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     global STAGE_MODELS
     STAGE_MODELS = args.stage_models
     recipe = parse_set(Recipe(), args.set)
@@ -387,14 +399,16 @@ def main() -> None:
                     prices = lag_return_series(lag=lag, phi=phi, noise=noise, seed=seed)
                     data = prepare_forecast_data(prices, lookback=LOOKBACK, horizon=1)
                     test_out, val_out, info = train(data, recipe, seed)
-                    result = {"net": args.net, "tag": args.tag, "lag": lag, "phi": phi, "noise": noise, "seed": seed,
-                              **score(prices, data, lag, phi, test_out, val_out),
+                    result = {"net": args.net, "tag": args.tag, "lag": lag, "phi": phi, "noise": noise,
+                              "seed": seed, **score(prices, data, lag, phi, test_out, val_out),
                               "seconds": round(info["seconds"], 1), "best_epoch": info["best_epoch"],
                               "overrides": args.set, "stage_models": args.stage_models}
                     rows.append(result)
-                    print(f"k={lag:3d} phi={phi} noise={noise} seed={seed}: skill={result.get('test_skill', float('nan')):6.3f} "
+                    skill = result.get("test_skill", float("nan"))
+                    val2_skill = result.get("val2_skill", float("nan"))
+                    print(f"k={lag:3d} phi={phi} noise={noise} seed={seed}: skill={skill:6.3f} "
                           f"ratio={result['test_ratio']:.4f} (oracle {result['test_oracle_ratio']:.4f}) "
-                          f"val2_skill={result.get('val2_skill', float('nan')):6.3f} best_epoch={info['best_epoch']} "
+                          f"val2_skill={val2_skill:6.3f} best_epoch={info['best_epoch']} "
                           f"{info['seconds']:.1f}s", flush=True)
                     with args.jsonl.open("a") as handle:
                         handle.write(json.dumps({**result, "recipe": asdict(recipe)}) + "\n")

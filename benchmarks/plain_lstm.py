@@ -11,12 +11,12 @@ TinyLLM's throughput and loss-vs-time can be compared against it on the same mac
 
 from __future__ import annotations
 
-import os
+from common import runtime
 
-# Let idle OpenMP threads sleep instead of spin. On a shared 2-core machine a spinning thread takes the
-# core its partner needs, and we measured steps up to 10x slower under load without it.
-# (OpenMP reads this when PyTorch loads, hence before `import torch`.)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if __name__ == "__main__":
+    # OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spin): OpenMP reads it when PyTorch
+    # loads, hence before `import torch`.
+    runtime.prepare_environment()
 
 import argparse
 import json
@@ -47,14 +47,17 @@ def validation_loss(model: PlainLSTM, ids: torch.Tensor, streams: int = 16, chun
     for start in range(0, data.shape[1] - 1, chunk):
         targets = data[:, start + 1 : start + 1 + chunk]
         logits, state = model(data[:, start : start + targets.shape[1]], state)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item()
+        summed = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
+        total += summed.item()
         count += targets.numel()
     model.train()
     return total / count
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", required=True)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--hidden-size", type=int, default=512)
@@ -64,8 +67,13 @@ def main() -> None:
     parser.add_argument("--eval-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="write the measurements here as JSON")
     args = parser.parse_args()
+    # Denormals flushed to zero, PyTorch's own default thread count (the threads are reported in the result).
+    with runtime.torch_settings(torch.get_num_threads()):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
-    torch.set_flush_denormal(True)
     text = open(args.data, encoding="utf-8").read()
     chars = sorted(set(text))
     index = {c: i for i, c in enumerate(chars)}
@@ -95,8 +103,8 @@ def main() -> None:
         step_time += time.perf_counter() - t0
         tokens += inputs.numel()
         if time.perf_counter() >= next_eval:
-            row = {"seconds": round(time.perf_counter() - started, 1), "val_loss": validation_loss(model, val),
-                   "tokens_per_second": round(tokens / step_time)}
+            row = {"seconds": round(time.perf_counter() - started, 1),
+                   "val_loss": validation_loss(model, val), "tokens_per_second": round(tokens / step_time)}
             log.append(row)
             print(json.dumps(row), flush=True)
             next_eval = time.perf_counter() + args.eval_seconds
