@@ -43,9 +43,10 @@ from common.stats import diebold_mariano
 from common.timeseries import ForecastData, Standardizer, Windows
 
 SCALERS_FILE = "scalers.json"
-GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors, Newey-West "
-              "variance with >= horizon - 1 lags, Harvey-Leybourne-Newbold correction) rejects 'no better than "
-              "naive' at level alpha on the validation split's second half; otherwise forecast naive")
+GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors, "
+              "Newey-West variance with >= horizon - 1 lags, Harvey-Leybourne-Newbold correction) rejects "
+              "'no better than naive' at level alpha on the validation split's second half; otherwise "
+              "forecast naive")
 
 
 @dataclass
@@ -82,8 +83,8 @@ class ForecastConfig(ForecastDataConfig):
             raise ValueError(f"--guard-alpha is a test level in (0, 1), got {self.guard_alpha}")
         if not (0 < self.train_fraction < 1 and 0 < self.validation_fraction < 1
                 and self.train_fraction + self.validation_fraction < 1):
-            raise ValueError(f"--train-fraction and --validation-fraction must be in (0, 1) and leave a test split, "
-                             f"got {self.train_fraction} and {self.validation_fraction}")
+            raise ValueError("--train-fraction and --validation-fraction must be in (0, 1) and leave a test "
+                             f"split, got {self.train_fraction} and {self.validation_fraction}")
 
 
 class Forecaster(Protocol):
@@ -148,7 +149,9 @@ def scaled_loss(forecaster: Forecaster, windows: Windows) -> float:
     return float(np.mean((forecaster.predict(windows.inputs) - windows.targets) ** 2))
 
 
-def fit(forecaster: Forecaster, data: ForecastData, config: ForecastConfig, verbose: bool = True) -> FitResult:
+def fit(
+    forecaster: Forecaster, data: ForecastData, config: ForecastConfig, verbose: bool = True
+) -> FitResult:
     """Train on data.splits["train"] and leave `forecaster` at the epoch with the lowest loss on the
     "select" half of validation. Ctrl-C stops training and keeps the best epoch so far."""
     train, select = data.splits["train"], data.splits["select"]
@@ -199,8 +202,8 @@ def guard_decision(data: ForecastData, predicted_guard: np.ndarray, alpha: float
     statistic, p_value = diebold_mariano(squared_errors(actual, naive_forecast(data, "guard")),
                                          squared_errors(actual, predicted_guard), data.horizon)
     p_value = 1.0 if p_value is None else p_value
-    return {"kept": bool(p_value < alpha), "rule": GUARD_RULE, "alpha": alpha, "dm_stat_validation": statistic,
-            "dm_pvalue_validation": p_value, "windows": int(len(actual))}
+    return {"kept": bool(p_value < alpha), "rule": GUARD_RULE, "alpha": alpha,
+            "dm_stat_validation": statistic, "dm_pvalue_validation": p_value, "windows": int(len(actual))}
 
 
 def all_forecasts(
@@ -223,7 +226,8 @@ def all_forecasts(
 
 
 def save_scalers(out: Path, data: ForecastData) -> None:
-    write_json(out / SCALERS_FILE, {"feature_names": data.feature_names, "feature_scaler": data.feature_scaler.to_dict(),
+    write_json(out / SCALERS_FILE, {"feature_names": data.feature_names,
+                                    "feature_scaler": data.feature_scaler.to_dict(),
                                     "target_scaler": data.target_scaler.to_dict()})
 
 
@@ -262,14 +266,17 @@ def report_run(
         extra.update(train_seconds=fit_result.train_seconds, epochs_run=fit_result.epochs_run,
                      best_epoch=fit_result.best_epoch, interrupted=fit_result.interrupted,
                      seconds_per_epoch=fit_result.train_seconds / max(fit_result.epochs_run, 1))
-        history = {"loss": fit_result.history["loss"], "val_loss (select half)": fit_result.history["val_loss"]}
+        history = {"loss": fit_result.history["loss"],
+                   "val_loss (select half)": fit_result.history["val_loss"]}
     metrics = write_forecast_run(out, data, forecasts, header={"stage": stage.name, "model": stage.model},
-                                 data_info=info, guard=guard, history=history, extra=extra, model_label=stage.label)
+                                 data_info=info, guard=guard, history=history, extra=extra,
+                                 model_label=stage.label)
     note = ("the guard kept this network: it is the deployed forecast" if guard["kept"] else
             "the guard fell back to naive: this as-trained network is NOT the deployed forecast")
     profiles = forecaster.lag_profiles(data.splits["test"].inputs)
     plot_lag_profiles(profiles, out / "interpretability.png",
-                      title=f"{metrics['series']} — {stage.label} as trained: where it looks (test windows)", note=note)
+                      title=f"{metrics['series']} — {stage.label} as trained: where it looks (test windows)",
+                      note=note)
     write_json(out / "lag_profiles.json", profiles)
     if stage.extra_plots is not None:
         stage.extra_plots(forecaster, data, out)
@@ -303,19 +310,20 @@ def run(stage: Stage, config: ForecastConfig, verbose: bool = True) -> dict[str,
 
 def print_summary(stage: Stage, metrics: dict[str, Any], out: Path) -> None:
     guard, scored = metrics["guard"], metrics["scored"]
-    rows = {f"{stage.label} trained" if name == "as_trained" else f"{stage.label} guarded" if name == "guarded"
-            else name: values for name, values in metrics["forecasts"].items()}
+    labels = {"as_trained": f"{stage.label} trained", "guarded": f"{stage.label} guarded"}
+    rows = {labels.get(name, name): values for name, values in metrics["forecasts"].items()}
     if "best_epoch" in metrics:
         print(f"\nbest epoch {metrics['best_epoch']} of {metrics['epochs_run']} ('select' half), "
               f"trained in {metrics['train_seconds']:.1f} s")
-    print(f"guard: {'kept' if guard['kept'] else 'fell back to naive'} (DM p = {guard['dm_pvalue_validation']:.3f} "
-          f"on {guard['windows']} 'guard' windows, alpha {guard['alpha']})")
+    print(f"guard: {'kept' if guard['kept'] else 'fell back to naive'} "
+          f"(DM p = {guard['dm_pvalue_validation']:.3f} on {guard['windows']} 'guard' windows, "
+          f"alpha {guard['alpha']})")
     print(f"test {scored['first']} .. {scored['last']}, {scored['windows']} windows\n")
     print(comparison_table(rows))
     ridge = metrics.get("baseline_settings", {}).get("linear", {})
     if ridge.get("edge") == "top":
-        print(f"note: ridge's penalty ({ridge['alpha']:g}) is at the top of its grid: it has shrunk to its intercept, "
-              "so 'linear' is the drift forecast in disguise")
+        print(f"note: ridge's penalty ({ridge['alpha']:g}) is at the top of its grid: it has shrunk to its "
+              "intercept, so 'linear' is the drift forecast in disguise")
     print(f"\nresults in {out}")
 
 
@@ -328,15 +336,17 @@ def load_run(
     config = config_from_dict(stage.config_cls, read_json(out / "config.json"))  # as resolved at training
     config = dataclasses.replace(config, **(overrides or {}))
     scalers = read_json(out / SCALERS_FILE)
-    data, info = load_forecast_data(
-        config, scalers=(Standardizer.from_dict(scalers["feature_scaler"]), Standardizer.from_dict(scalers["target_scaler"])),
-        feature_names=scalers["feature_names"],
-    )
+    feature_scaler = Standardizer.from_dict(scalers["feature_scaler"])
+    target_scaler = Standardizer.from_dict(scalers["target_scaler"])
+    data, info = load_forecast_data(config, scalers=(feature_scaler, target_scaler),
+                                    feature_names=scalers["feature_names"])
     set_seed(config.seed)
     forecaster = stage.make(config, data)
     weights = out / forecaster.weights_file
     if not weights.exists():
-        raise FileNotFoundError(f"{weights} does not exist: train first with python {stage.name}/train.py --out {out}")
+        raise FileNotFoundError(
+            f"{weights} does not exist: train first with python {stage.name}/train.py --out {out}"
+        )
     forecaster.load(weights)
     return forecaster, data, info, config
 
@@ -365,14 +375,16 @@ def walk_forward(
     )
 
     config = stages[0][1]
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end, source=config.source)
+    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
+                         source=config.source)
     n_rows = int(make_features(prices).notna().all(axis=1).sum())
     borders = walk_forward_borders(n_rows, folds, validation_fraction=config.validation_fraction)
     headline = chronological_borders(n_rows, config.train_fraction, config.validation_fraction)
     results = []
     for index, fold_borders in enumerate(borders, start=1):
         started = time.perf_counter()
-        data = prepare_forecast_data(prices, lookback=config.lookback, horizon=config.horizon, borders=fold_borders)
+        data = prepare_forecast_data(prices, lookback=config.lookback, horizon=config.horizon,
+                                     borders=fold_borders)
         actual = data.actual_prices("test")
         naive = naive_forecast(data, "test")
         baselines = fit_baselines(data, config.ma_window)  # the stages share the fold's data settings
@@ -395,19 +407,23 @@ def walk_forward(
         losses = {name: squared_errors(actual, values) for name, values in forecasts.items()}
         row = {"fold": index, "test": data.split_dates()["test"], "test_windows": int(len(actual)),
                "overlaps_headline": overlap, "naive_rmse": float(np.sqrt(naive_error.mean())),
-               **{f"{name} / naive": float(np.sqrt(loss.mean() / naive_error.mean())) for name, loss in losses.items()},
+               **{f"{name} / naive": float(np.sqrt(loss.mean() / naive_error.mean()))
+                  for name, loss in losses.items()},
                "kept": kept, "seconds": round(time.perf_counter() - started, 1)}
         results.append(FoldResult(row, {"naive": naive_error, **losses}))
         if verbose:
             print(f"fold {index}/{len(borders)} test {row['test'][0]} .. {row['test'][1]}: "
-                  + ", ".join(f"{name} {row[f'{name} / naive']:.4f}" for name in losses) + f" ({row['seconds']} s)")
+                  + ", ".join(f"{name} {row[f'{name} / naive']:.4f}" for name in losses)
+                  + f" ({row['seconds']} s)")
     names = [name for name in results[0].losses if name != "naive"]
     summary = {}
     for name in names:
         ratios = np.array([result.row[f"{name} / naive"] for result in results])
         statistic, p_value = diebold_mariano(np.concatenate([r.losses["naive"] for r in results]),
-                                             np.concatenate([r.losses[name] for r in results]), config.horizon)
-        summary[name] = {"mean": float(ratios.mean()), "std": float(ratios.std(ddof=1)) if len(ratios) > 1 else 0.0,
+                                             np.concatenate([r.losses[name] for r in results]),
+                                             config.horizon)
+        summary[name] = {"mean": float(ratios.mean()),
+                         "std": float(ratios.std(ddof=1)) if len(ratios) > 1 else 0.0,
                          "folds_beating_naive": int((ratios < 1).sum()), "pooled_dm_stat": statistic,
                          "pooled_dm_pvalue": p_value}
     return {"folds": [result.row for result in results], "summary": summary, "forecasts": names}
