@@ -83,19 +83,24 @@ class Standardizer:
 
     @classmethod
     def from_dict(cls, payload: dict) -> Standardizer:
-        return cls(mean=np.asarray(payload["mean"], dtype=np.float64), std=np.asarray(payload["std"], dtype=np.float64))
+        return cls(mean=np.asarray(payload["mean"], dtype=np.float64),
+                   std=np.asarray(payload["std"], dtype=np.float64))
 
 
-def chronological_borders(n_rows: int, train_fraction: float = 0.70, validation_fraction: float = 0.15) -> dict:
+def chronological_borders(
+    n_rows: int, train_fraction: float = 0.70, validation_fraction: float = 0.15
+) -> dict:
     """Row ranges {split: (start, stop)} in time order; the test split gets what is left."""
-    if not (0 < train_fraction < 1 and 0 < validation_fraction < 1 and train_fraction + validation_fraction < 1):
+    if not (0 < train_fraction < 1 and 0 < validation_fraction < 1
+            and train_fraction + validation_fraction < 1):
         raise ValueError(
             f"split fractions must be positive and leave room for a test split, got train={train_fraction}, "
             f"validation={validation_fraction}"
         )
     train_stop = int(round(n_rows * train_fraction))
     validation_stop = int(round(n_rows * (train_fraction + validation_fraction)))
-    return {"train": (0, train_stop), "validation": (train_stop, validation_stop), "test": (validation_stop, n_rows)}
+    return {"train": (0, train_stop), "validation": (train_stop, validation_stop),
+            "test": (validation_stop, n_rows)}
 
 
 def walk_forward_borders(
@@ -111,7 +116,8 @@ def walk_forward_borders(
     first_test = int(round(n_rows * (initial_train_fraction + validation_fraction)))
     edges = np.linspace(first_test, n_rows, folds + 1).round().astype(int)
     return [
-        {"train": (0, start - validation_rows), "validation": (start - validation_rows, start), "test": (start, stop)}
+        {"train": (0, start - validation_rows), "validation": (start - validation_rows, start),
+         "test": (start, stop)}
         for start, stop in zip(edges[:-1], edges[1:])
     ]
 
@@ -158,7 +164,8 @@ class ForecastData:
         return self.dates.to_numpy()[anchors[:, None] + np.arange(1, self.horizon + 1)]
 
     def scaled_zero_return(self) -> np.ndarray:
-        """(horizon,) the scaled target of a zero log return: a model that outputs it IS the naive forecast."""
+        """(horizon,) the scaled target of a zero log return: a model that outputs it IS the naive
+        forecast."""
         return self.target_scaler.transform(np.zeros((1, self.horizon)))[0]
 
     def to_prices(self, split: str, scaled_returns: np.ndarray) -> np.ndarray:
@@ -192,15 +199,16 @@ def check_prices(prices: pd.DataFrame, features: pd.DataFrame) -> None:
     if np.any(moves > MAX_DAILY_MOVE):
         day = int(np.argmax(moves > MAX_DAILY_MOVE)) + 1
         raise ValueError(
-            f"the close jumps from {close[day - 1]:.6g} to {close[day]:.6g} on {prices.index[day].date()}, a move of "
-            "more than 1000x in one day: fix that row of the CSV (a typo or a missing split adjustment?)"
+            f"the close jumps from {close[day - 1]:.6g} to {close[day]:.6g} on {prices.index[day].date()}, "
+            "a move of more than 1000x in one day: fix that row of the CSV (a typo or a missing split "
+            "adjustment?)"
         )
     with np.errstate(all="ignore"):
         infinite = np.isinf(features.to_numpy(dtype=np.float64))
     if infinite.any() or (len(features) > WARMUP_ROWS and not features.notna().all(axis=1).any()):
         raise ValueError(
-            f"the indicators overflow float64 on these prices (largest close {np.nanmax(close):.3g}): rescale the "
-            "prices (e.g. divide every price column by 1e6) and try again"
+            f"the indicators overflow float64 on these prices (largest close {np.nanmax(close):.3g}): "
+            "rescale the prices (e.g. divide every price column by 1e6) and try again"
         )
 
 
@@ -211,13 +219,14 @@ def check_degenerate(values: np.ndarray, log_close: np.ndarray, features: pd.Dat
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise ValueError(
-            f"feature {features.columns[column]!r} is not finite on {features.index[row].date()}: the prices are too "
-            "large or too small for float64 arithmetic (check the CSV's units; rescale them, e.g. divide by 1e6)"
+            f"feature {features.columns[column]!r} is not finite on {features.index[row].date()}: the prices "
+            "are too large or too small for float64 arithmetic (check the CSV's units; rescale them, e.g. "
+            "divide by 1e6)"
         )
     moves = np.abs(np.diff(log_close[train[0]:train[1]]))
     if not (moves > 1e-12).any():
-        raise ValueError("the training prices never change (a constant series): there is nothing to forecast; "
-                         "check the Close column")
+        raise ValueError("the training prices never change (a constant series): there is nothing to "
+                         "forecast; check the Close column")
 
 
 def window_anchors(start: int, stop: int, lookback: int, horizon: int) -> np.ndarray:
@@ -230,7 +239,8 @@ def halve(windows: Windows) -> tuple[Windows, Windows]:
     """Split windows in two in time order (the earlier half gets the odd one)."""
     middle = (len(windows.anchors) + 1) // 2
     first, second = slice(0, middle), slice(middle, None)
-    return tuple(Windows(windows.inputs[part], windows.targets[part], windows.anchors[part]) for part in (first, second))
+    return tuple(Windows(windows.inputs[part], windows.targets[part], windows.anchors[part])
+                 for part in (first, second))
 
 
 def prepare_forecast_data(
@@ -257,12 +267,16 @@ def prepare_forecast_data(
     if feature_names is not None:
         missing = [name for name in feature_names if name not in features.columns]
         if missing:
-            raise ValueError(f"the model was trained on features {missing} that this series cannot provide (no Volume?)")
+            raise ValueError(
+                f"the model was trained on features {missing} that this series cannot provide (no Volume?)"
+            )
         features = features[feature_names]
     check_prices(prices, features)
     usable = features.notna().all(axis=1).to_numpy()
     if not usable.any():
-        raise ValueError(f"the series has {len(prices)} rows: too few to compute the indicators ({WARMUP_ROWS}+ needed)")
+        raise ValueError(
+            f"the series has {len(prices)} rows: too few to compute the indicators ({WARMUP_ROWS}+ needed)"
+        )
     first = int(usable.argmax())  # the warm-up is a prefix: causal indicators are defined from then on
     features = features.iloc[first:]
     n_rows = len(features)
@@ -270,14 +284,15 @@ def prepare_forecast_data(
     smallest = min(train_fraction, validation_fraction, 1 - train_fraction - validation_fraction)
     for name, (start, stop) in borders.items():
         # train must hold whole windows; validation enough windows for its two halves; test one.
-        need = {"train": lookback + horizon, "validation": MIN_VALIDATION_WINDOWS + horizon - 1}.get(name, horizon)
+        need = {"train": lookback + horizon,
+                "validation": MIN_VALIDATION_WINDOWS + horizon - 1}.get(name, horizon)
         if stop - start < need:
             rows_needed = int(np.ceil(max(lookback, MIN_VALIDATION_WINDOWS) + horizon) / smallest)
             raise ValueError(
-                f"the {name} split has {stop - start} rows, too few for lookback {lookback} and horizon {horizon} "
-                f"(train needs lookback + horizon rows, validation {MIN_VALIDATION_WINDOWS} windows): the series "
-                f"has {len(prices)} rows ({first} used for indicator warm-up). Use a shorter --lookback/--horizon "
-                f"or a longer series (about {rows_needed + first}+ rows)."
+                f"the {name} split has {stop - start} rows, too few for lookback {lookback} and horizon "
+                f"{horizon} (train needs lookback + horizon rows, validation {MIN_VALIDATION_WINDOWS} "
+                f"windows): the series has {len(prices)} rows ({first} used for indicator warm-up). Use a "
+                f"shorter --lookback/--horizon or a longer series (about {rows_needed + first}+ rows)."
             )
 
     log_close = np.log(prices["Close"].to_numpy(dtype=np.float64)[first:])
@@ -299,7 +314,8 @@ def prepare_forecast_data(
         raw_windows[name] = (inputs, targets, anchors)
     target_scaler = Standardizer.fit(raw_windows["train"][1]) if scalers is None else scalers[1]
     splits = {
-        name: Windows(inputs=inputs, targets=target_scaler.transform(targets).astype(np.float32), anchors=anchors)
+        name: Windows(inputs=inputs, targets=target_scaler.transform(targets).astype(np.float32),
+                      anchors=anchors)
         for name, (inputs, targets, anchors) in raw_windows.items()
     }
     if "validation" in splits:
