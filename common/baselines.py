@@ -43,7 +43,9 @@ def drift_forecast(data: ForecastData, split: str = "test") -> np.ndarray:
 def moving_average_forecast(data: ForecastData, split: str = "test", window: int = 5) -> np.ndarray:
     """(windows, horizon): the mean close of the last `window` days of each input window."""
     if not 1 <= window <= data.lookback:
-        raise ValueError(f"the moving-average window must be between 1 and the lookback ({data.lookback}), got {window}")
+        raise ValueError(
+            f"the moving-average window must be between 1 and the lookback ({data.lookback}), got {window}"
+        )
     anchors = data.splits[split].anchors
     means = data.close[anchors[:, None] + np.arange(-window + 1, 1)].mean(axis=1)
     return np.repeat(means[:, None], data.horizon, axis=1)
@@ -105,7 +107,8 @@ def fit_ar(data: ForecastData) -> tuple[int, np.ndarray, dict]:
         if best is None or error < best[0]:
             best = (error, order, coefficients)
     _, order, coefficients = best
-    return order, coefficients, {"order": order, "max_order": max_order, "lag_coefficients_step1": coefficients[1:, 0].tolist()}
+    return order, coefficients, {"order": order, "max_order": max_order,
+                                 "lag_coefficients_step1": coefficients[1:, 0].tolist()}
 
 
 def fit_ridge(data: ForecastData) -> tuple[object, dict]:
@@ -135,10 +138,11 @@ def fit_baselines(data: ForecastData, ma_window: int = 5) -> FittedBaselines:
     moving_average_forecast(data, "train", ma_window)  # checks the window before any fitting
     order, coefficients, ar_info = fit_ar(data)
     ridge, ridge_info = fit_ridge(data)
-    return FittedBaselines(data, ma_window, order, coefficients, ridge,
-                           info={"ar": ar_info, "linear": ridge_info, "moving_average": {"window": ma_window}})
+    info = {"ar": ar_info, "linear": ridge_info, "moving_average": {"window": ma_window}}
+    return FittedBaselines(data, ma_window, order, coefficients, ridge, info=info)
 
 
 def baseline_forecasts(data: ForecastData, split: str = "test", ma_window: int = 5) -> dict[str, np.ndarray]:
-    """{"naive", "drift", "ar", "moving_average", "linear"} -> (windows, horizon) price forecasts for `split`."""
+    """{"naive", "drift", "ar", "moving_average", "linear"} -> (windows, horizon) price forecasts for
+    `split`."""
     return fit_baselines(data, ma_window).forecasts(split)

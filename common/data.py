@@ -37,7 +37,8 @@ def check_ticker(ticker: str) -> str:
     """Return the ticker upper-cased, or raise if it cannot be a ticker (it becomes a file name)."""
     if not isinstance(ticker, str) or not TICKER_PATTERN.match(ticker) or ".." in ticker:
         raise ValueError(
-            f"{ticker!r} is not a ticker symbol: use letters, digits and . - ^ = only (e.g. GOOG, BRK.B, ^GSPC)"
+            f"{ticker!r} is not a ticker symbol: use letters, digits and . - ^ = only "
+            "(e.g. GOOG, BRK.B, ^GSPC)"
         )
     return ticker.upper()
 
@@ -63,7 +64,8 @@ def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     dates = pd.to_datetime(frame["Date"], errors="coerce")
     if dates.isna().any():
         first = frame["Date"][dates.isna()].iloc[0]
-        raise ValueError(f"{origin}: {int(dates.isna().sum())} dates could not be read (first: {first!r}); use YYYY-MM-DD")
+        raise ValueError(f"{origin}: {int(dates.isna().sum())} dates could not be read (first: {first!r}); "
+                         "use YYYY-MM-DD")
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     columns = [c for c in [*PRICE_COLUMNS, "Adj Close"] if c in frame.columns]
@@ -99,7 +101,8 @@ def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         prices = prices[~incomplete]
     duplicated = prices.index.duplicated(keep="last")
     if duplicated.any():
-        warnings.warn(f"{origin}: {int(duplicated.sum())} duplicate date(s); kept the last row of each", stacklevel=3)
+        warnings.warn(f"{origin}: {int(duplicated.sum())} duplicate date(s); kept the last row of each",
+                      stacklevel=3)
         prices = prices[~duplicated]
     prices = prices.sort_index()
     if prices.empty:
@@ -141,7 +144,8 @@ def _download_yfinance(ticker: str, start: str | None, end: str | None) -> pd.Da
     logger.setLevel(logging.CRITICAL)
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            frame = yfinance.download(ticker, start=start, end=end, auto_adjust=False, progress=False, threads=False)
+            frame = yfinance.download(ticker, start=start, end=end, auto_adjust=False, progress=False,
+                                      threads=False)
     finally:
         logger.setLevel(level)
     if frame is None or frame.empty:
@@ -196,7 +200,8 @@ def load_prices(
             prices = read_price_csv(embedded)
             if source == "embedded" or _covers(prices, start, end):
                 return _between(prices, start, end, f"embedded {embedded.name}")
-            tried.append(f"embedded data/{embedded.name} (covers {prices.index[0].date()}..{prices.index[-1].date()} only)")
+            tried.append(f"embedded data/{embedded.name} "
+                         f"(covers {prices.index[0].date()}..{prices.index[-1].date()} only)")
         elif source == "embedded":
             raise ValueError(
                 f"no embedded data for {ticker}: only data/GOOG.csv ships with the project; "
@@ -223,15 +228,19 @@ def load_prices(
         )
         return _between(prices, start, end, f"cached {cached.name}")
     tried.append(f"cache {cached} (none)")
-    raise ValueError(f"no prices for {ticker}. Tried: " + "; ".join(tried) + ". Use --csv PATH to give a file.")
+    raise ValueError(f"no prices for {ticker}. Tried: " + "; ".join(tried)
+                     + ". Use --csv PATH to give a file.")
 
 
 def load_corpus(name: str | Path = "shakespeare") -> str:
     """The text of an embedded corpus (`"shakespeare"` -> data/shakespeare.txt) or of a UTF-8 file."""
     embedded = DATA_DIR / f"{name}.txt"
-    path = embedded if isinstance(name, str) and re.fullmatch(r"\w+", name) and embedded.exists() else Path(name)
+    is_embedded = isinstance(name, str) and re.fullmatch(r"\w+", name) and embedded.exists()
+    path = embedded if is_embedded else Path(name)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus {name!s} not found: give 'shakespeare' or the path of a UTF-8 text file")
+        raise FileNotFoundError(
+            f"corpus {name!s} not found: give 'shakespeare' or the path of a UTF-8 text file"
+        )
     raw = path.read_bytes()
     if b"\x00" in raw:
         raise ValueError(f"{path} looks binary (it contains NUL bytes): give a UTF-8 text file")

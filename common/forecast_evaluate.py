@@ -48,7 +48,8 @@ def evaluate(stage: Stage, config: EvaluateConfig, verbose: bool = True) -> dict
     forecaster, data, info, run_config = load_run(stage, config.out, overrides)
     target = prepare_run_dir(Path(config.out) / "evaluate" / (config.name or series_name(config)))
     write_json(target / "config.json", {"evaluate": config, "model_config": run_config})
-    metrics = report_run(stage, forecaster, data, run_config, info, target, extra={"trained_run": str(config.out)})
+    metrics = report_run(stage, forecaster, data, run_config, info, target,
+                         extra={"trained_run": str(config.out)})
     if verbose:
         print_summary(stage, metrics, target)
     return metrics

@@ -38,7 +38,8 @@ def squared_errors(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def forecast_metrics(
-    actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray, drift: np.ndarray, scale: float, horizon: int = 1
+    actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray, drift: np.ndarray, scale: float,
+    horizon: int = 1,
 ) -> dict[str, float | None]:
     """Every metric of one forecast. Arrays are (windows, steps) prices: the truth, the forecast, the
     last known close (naive) and the drift forecast; `scale` is the in-sample one-day naive MAE."""
@@ -49,7 +50,8 @@ def forecast_metrics(
     error = np.sum((true_return - predicted_return) ** 2)
     moves = not np.allclose(predicted, previous, rtol=0.0, atol=1e-12)
     pt_stat, pt_pvalue = pesaran_timmermann(true_return, predicted_return) if moves else (None, None)
-    dm_stat, dm_pvalue = diebold_mariano(squared_errors(actual, previous), squared_errors(actual, predicted), horizon)
+    dm_stat, dm_pvalue = diebold_mariano(squared_errors(actual, previous), squared_errors(actual, predicted),
+                                         horizon)
     naive_rmse = metrics.rmse(actual, previous)
     return {
         "rmse": metrics.rmse(actual, predicted),
@@ -57,7 +59,8 @@ def forecast_metrics(
         "mape": metrics.mape(actual, predicted),
         "r2": metrics.r2(actual, predicted),
         "rmse_vs_naive": metrics.rmse(actual, predicted) / naive_rmse if naive_rmse > 0 else None,
-        "mae_vs_naive": metrics.mae(actual, predicted) / metrics.mae(actual, previous) if naive_rmse > 0 else None,
+        "mae_vs_naive": (metrics.mae(actual, predicted) / metrics.mae(actual, previous)
+                         if naive_rmse > 0 else None),
         "mase": metrics.mae(actual, predicted) / scale if scale > 0 else None,
         "r2_oos_returns": 1.0 - error / np.sum(true_return**2) if np.any(true_return) else None,
         "r2_oos_returns_vs_drift": 1.0 - error / np.sum((true_return - drift_return) ** 2),
@@ -82,7 +85,9 @@ def score(data: ForecastData, predicted: np.ndarray, split: str = "test") -> dic
     predicted = np.asarray(predicted, dtype=np.float64).reshape(actual.shape)
     previous, drift = naive_forecast(data, split), drift_forecast(data, split)
     scale = in_sample_scale(data)
-    result: dict[str, Any] = {"pooled": forecast_metrics(actual, predicted, previous, drift, scale, data.horizon)}
+    result: dict[str, Any] = {
+        "pooled": forecast_metrics(actual, predicted, previous, drift, scale, data.horizon)
+    }
     if data.horizon > 1:
         result["by_horizon"] = [
             {"step": step + 1, **forecast_metrics(actual[:, step], predicted[:, step], previous[:, step],
@@ -92,7 +97,9 @@ def score(data: ForecastData, predicted: np.ndarray, split: str = "test") -> dic
     return result
 
 
-def predictions_frame(data: ForecastData, forecasts: dict[str, np.ndarray], split: str = "test") -> pd.DataFrame:
+def predictions_frame(
+    data: ForecastData, forecasts: dict[str, np.ndarray], split: str = "test"
+) -> pd.DataFrame:
     """One row per (window, step): date, step, actual, then one column per forecast."""
     dates = data.target_dates(split)
     frame = pd.DataFrame({
@@ -162,7 +169,8 @@ def write_forecast_run(
         # kept for older readers: `test` and `rmse_vs_naive` are the guarded (deployed) forecast's
         "test": scores[main]["pooled"],
         "rmse_vs_naive": scores[main]["pooled"]["rmse_vs_naive"],
-        "baselines": {name: s["pooled"] for name, s in scores.items() if name not in ("as_trained", "guarded")},
+        "baselines": {name: s["pooled"] for name, s in scores.items()
+                      if name not in ("as_trained", "guarded")},
     }
     if data.horizon > 1:
         result["forecasts_by_horizon"] = {name: s["by_horizon"] for name, s in scores.items()}

@@ -21,11 +21,14 @@ class ForecastDataConfig:
     csv: str | None = option(None, "read prices from this CSV instead (needs Date and Close columns)")
     start: str | None = option(None, "first date to use, YYYY-MM-DD")
     end: str | None = option(None, "last date to use, YYYY-MM-DD")
-    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto", choices=SOURCES)
+    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto",
+                         choices=SOURCES)
     lookback: int = option(60, "days of history per window: about three trading months")
     horizon: int = option(1, "forecast the close 1..horizon trading days ahead, all steps at once")
     train_fraction: float = option(0.70, "oldest share of days used for training")
-    validation_fraction: float = option(0.15, "next share, for early stopping and model choice; the rest is test")
+    validation_fraction: float = option(
+        0.15, "next share, for early stopping and model choice; the rest is test"
+    )
     ma_window: int = option(5, "days averaged by the moving-average baseline (one trading week)")
     seed: int = option(42, "seed for weights, shuffling and dropout: same seed, same metrics")
     dry_run: bool = option(False, "tiny, fast settings for smoke tests: checks the plumbing, not the model")
@@ -48,7 +51,8 @@ def load_forecast_data(
     feature_names: list[str] | None = None,
 ) -> tuple[ForecastData, dict[str, Any]]:
     """Load prices as the config says and turn them into windows; returns (data, data_info)."""
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end, source=config.source)
+    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
+                         source=config.source)
     data = prepare_forecast_data(
         prices, lookback=config.lookback, horizon=config.horizon,
         train_fraction=config.train_fraction, validation_fraction=config.validation_fraction,
