@@ -27,7 +27,8 @@ def _check_series(values: pd.Series, window: int, name: str) -> pd.Series:
 
 
 def _seeded_recursion(values: pd.Series, window: int, alpha: float) -> pd.Series:
-    """y[first+window-1] = mean(x[first : first+window]); afterwards y[t] = y[t-1] + alpha * (x[t] - y[t-1])."""
+    """y[first+window-1] = mean(x[first : first+window]); afterwards
+    y[t] = y[t-1] + alpha * (x[t] - y[t-1])."""
     out = pd.Series(np.nan, index=values.index, dtype=float)
     first = values.first_valid_index()
     if first is None:
@@ -84,7 +85,8 @@ def bollinger(close: pd.Series, window: int = 20, num_std: float = 2.0) -> pd.Da
     close = _check_series(close, window, "bollinger")
     middle = close.rolling(window, min_periods=window).mean()
     spread = num_std * close.rolling(window, min_periods=window).std(ddof=0)
-    return pd.DataFrame({"middle": middle, "upper": middle + spread, "lower": middle - spread}, index=close.index)
+    return pd.DataFrame({"middle": middle, "upper": middle + spread, "lower": middle - spread},
+                        index=close.index)
 
 
 def add_indicators(prices: pd.DataFrame) -> pd.DataFrame:

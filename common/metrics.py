@@ -23,7 +23,9 @@ def _as_arrays(*arrays: ArrayLike, names: tuple[str, ...]) -> list[np.ndarray]:
     for name, a in zip(names, out):
         if not np.all(np.isfinite(a)):
             bad = int(np.flatnonzero(~np.isfinite(a))[0])
-            raise ValueError(f"{name} contains NaN or inf (first at position {bad}); drop or fill those values first")
+            raise ValueError(
+                f"{name} contains NaN or inf (first at position {bad}); drop or fill those values first"
+            )
     return out
 
 
@@ -43,7 +45,9 @@ def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute percentage error in percent (2.5 means 2.5 %)."""
     t, p = _as_arrays(y_true, y_pred, names=("y_true", "y_pred"))
     if np.any(t == 0):
-        raise ValueError(f"mape is undefined when y_true has zeros ({int(np.sum(t == 0))} found); use mae or rmse")
+        raise ValueError(
+            f"mape is undefined when y_true has zeros ({int(np.sum(t == 0))} found); use mae or rmse"
+        )
     return float(100.0 * np.mean(np.abs((t - p) / t)))
 
 

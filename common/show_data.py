@@ -27,12 +27,14 @@ class ShowDataConfig:
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(ShowDataConfig, argv, description=__doc__)
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end, source=config.source)
+    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
+                         source=config.source)
     name = "custom" if config.csv else config.ticker.upper()
     frame = add_indicators(prices)
     path = plot_indicator_chart(
         frame, f"{config.out}/{name}_indicators.png",
-        title=f"{name} daily close, {frame.index[0].date()} to {frame.index[-1].date()}: trend, momentum, volatility",
+        title=f"{name} daily close, {frame.index[0].date()} to {frame.index[-1].date()}: "
+              "trend, momentum, volatility",
     )
     print(f"{len(prices)} days of {name} -> {path}")
 

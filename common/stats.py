@@ -64,7 +64,9 @@ def diebold_mariano(
     return float(statistic), float(stats.t.sf(statistic, df=n - 1))
 
 
-def pesaran_timmermann(actual_moves: ArrayLike, predicted_moves: ArrayLike) -> tuple[float | None, float | None]:
+def pesaran_timmermann(
+    actual_moves: ArrayLike, predicted_moves: ArrayLike
+) -> tuple[float | None, float | None]:
     """(statistic, one-sided p-value) for "the predicted directions agree with the actual ones more
     often than chance". Moves are signed changes; zero counts as down. A forecast that always calls
     the same direction has no testable skill: (None, None)."""
@@ -72,7 +74,9 @@ def pesaran_timmermann(actual_moves: ArrayLike, predicted_moves: ArrayLike) -> t
     predicted_up = np.asarray(predicted_moves, dtype=np.float64).ravel() > 0
     n = len(actual_up)
     if n != len(predicted_up) or n < 2:
-        raise ValueError(f"need equally many actual and predicted moves (at least 2), got {n} and {len(predicted_up)}")
+        raise ValueError(
+            f"need equally many actual and predicted moves (at least 2), got {n} and {len(predicted_up)}"
+        )
     hit_rate = float(np.mean(actual_up == predicted_up))
     p_actual, p_predicted = float(actual_up.mean()), float(predicted_up.mean())
     chance = p_actual * p_predicted + (1 - p_actual) * (1 - p_predicted)

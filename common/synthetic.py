@@ -91,7 +91,8 @@ def lag_return_series(
     volume = np.where(markers[1:], volume * MARKER_VOLUME_FACTOR, volume).round()
 
     dates = pd.bdate_range(start=start, periods=n_days, name="Date")
-    return pd.DataFrame({"Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume}, index=dates)
+    return pd.DataFrame({"Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume},
+                        index=dates)
 
 
 def oracle_log_returns(prices: pd.DataFrame, lag: int, phi: float) -> np.ndarray:
