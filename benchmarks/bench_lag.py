@@ -12,9 +12,9 @@ and ridge baselines, all on the same windows, as
 (1 = everything the oracle gets, 0 = naive, negative = worse than naive). A random walk (phi = 0)
 is run too: there the guard must fall back to naive.
 
-    python benchmarks/bench_lag.py                                  # k = 1 5 20 50, seeds 0 1 2 (~40 min on 2 cores)
+    python benchmarks/bench_lag.py                        # k = 1 5 20 50, seeds 0 1 2 (~40 min on 2 cores)
     python benchmarks/bench_lag.py --lags 1 20 --seeds 0 --models lstm
-    python benchmarks/bench_lag.py --phi 0.3 --noise 0.02           # other series of the same family
+    python benchmarks/bench_lag.py --phi 0.3 --noise 0.02 # other series of the same family
 
 Writes outputs/bench/lag/results.json and results.md (the table in the stage READMEs).
 """
@@ -69,8 +69,8 @@ def run_one(model: str, csv: Path, out: Path, seed: int, lookback: int) -> dict[
     started = time.perf_counter()
     metrics = run(config_cls(csv=str(csv), out=str(out), seed=seed, lookback=lookback), verbose=False)
     return {"wall_seconds": time.perf_counter() - started, "train_seconds": metrics["train_seconds"],
-            "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"], "kept": metrics["guard"]["kept"],
-            "guard_pvalue": metrics["guard"]["dm_pvalue_validation"],
+            "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+            "kept": metrics["guard"]["kept"], "guard_pvalue": metrics["guard"]["dm_pvalue_validation"],
             **{name: metrics["forecasts"][name]["rmse_vs_naive"] for name in FORECASTS}}
 
 
@@ -84,7 +84,8 @@ def plot_where_they_look(out: Path, models: list[str], lag: int, seed: int) -> N
     for model in models:
         profiles.update(read_json(out / "runs" / f"{model}_lag{lag}_seed{seed}" / "lag_profiles.json"))
     plot_lag_profiles(profiles, out / f"lag{lag}_where_they_look.png", true_lag=lag,
-                      title=f"lag-{lag} series (seed {seed}): where each as-trained network looks, test windows")
+                      title=f"lag-{lag} series (seed {seed}): where each as-trained network looks, "
+                            "test windows")
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:
@@ -122,10 +123,14 @@ def table(results: list[dict[str, Any]], models: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lags", type=int, nargs="+", default=[1, 5, 20, 50], help="lags k of the planted signal")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lags", type=int, nargs="+", default=[1, 5, 20, 50],
+                        help="lags k of the planted signal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="series (and training) seeds")
-    parser.add_argument("--models", nargs="+", default=["lstm", "transformer"], choices=["lstm", "transformer"])
+    parser.add_argument("--models", nargs="+", default=["lstm", "transformer"],
+                        choices=["lstm", "transformer"])
     parser.add_argument("--phi", type=float, default=0.5, help="strength of the lag-k dependence")
     parser.add_argument("--noise", type=float, default=0.01, help="daily noise (0.01 = 1 %% a day)")
     parser.add_argument("--days", type=int, default=2500, help="length of each series (business days)")
@@ -141,24 +146,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = []
     for lag, phi in plan:
         for seed in args.seeds:
-            prices = lag_return_series(n_days=args.days, lag=max(lag, 1), phi=phi, noise=args.noise, seed=seed)
+            prices = lag_return_series(n_days=args.days, lag=max(lag, 1), phi=phi, noise=args.noise,
+                                       seed=seed)
             csv = out / "series" / f"lag{lag}_phi{phi}_seed{seed}.csv"
             csv.parent.mkdir(parents=True, exist_ok=True)
             prices.to_csv(csv, index_label="Date")
             row: dict[str, Any] = {"lag": lag, "phi": phi, "seed": seed,
                                    "oracle": oracle_ratio(prices, max(lag, 1), phi, args.lookback)}
             for model in args.models:
-                row[model] = run_one(model, csv, out / "runs" / f"{model}_lag{lag}_seed{seed}", seed, args.lookback)
+                run_dir = out / "runs" / f"{model}_lag{lag}_seed{seed}"
+                row[model] = run_one(model, csv, run_dir, seed, args.lookback)
                 ratios = row[model]
-                print(f"k={lag} phi={phi} seed={seed} {model}: as trained {ratios['as_trained']:.4f}, guarded "
-                      f"{ratios['guarded']:.4f} (kept {ratios['kept']}), AR {ratios['ar']:.4f}, ridge "
-                      f"{ratios['linear']:.4f}, oracle {row['oracle']:.4f}; {ratios['train_seconds']:.0f} s", flush=True)
+                print(f"k={lag} phi={phi} seed={seed} {model}: as trained {ratios['as_trained']:.4f}, "
+                      f"guarded {ratios['guarded']:.4f} (kept {ratios['kept']}), AR {ratios['ar']:.4f}, "
+                      f"ridge {ratios['linear']:.4f}, oracle {row['oracle']:.4f}; "
+                      f"{ratios['train_seconds']:.0f} s", flush=True)
             results.append(row)
             if seed == args.seeds[0] and lag > 0:
                 plot_where_they_look(out, args.models, lag, seed)
-            write_json(out / "results.json", {"conditions": conditions, "settings": vars(args), "runs": results})
+            write_json(out / "results.json",
+                       {"conditions": conditions, "settings": vars(args), "runs": results})
     markdown = table(results, args.models)
-    write_text(out / "results.md", f"Skill captured = (1 − RMSE/naive) / (1 − oracle RMSE/naive), test split, mean ± std "
+    write_text(out / "results.md",
+               "Skill captured = (1 − RMSE/naive) / (1 − oracle RMSE/naive), test split, mean ± std "
                f"over seeds {args.seeds}; phi {args.phi}, noise {args.noise}, {args.days} days, lookback "
                f"{args.lookback}. Machine: {conditions}.\n\n{markdown}\n")
     print("\n" + markdown)
