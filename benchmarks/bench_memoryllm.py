@@ -105,8 +105,8 @@ def summarize(metrics: dict, wall: float) -> dict:
 
 
 def print_rows(rows: dict[str, dict]) -> None:
-    print(f"\n{'series':<18}{'trained':>9}{'guarded':>9}{'kept':>6}{'guard p':>9}{'drift':>8}{'AR':>8}{'ridge':>8}"
-          f"{'best ep.':>9}{'train s':>9}{'wall s':>8}   (RMSE / naive)")
+    print(f"\n{'series':<18}{'trained':>9}{'guarded':>9}{'kept':>6}{'guard p':>9}{'drift':>8}{'AR':>8}"
+          f"{'ridge':>8}{'best ep.':>9}{'train s':>9}{'wall s':>8}   (RMSE / naive)")
     for name, row in rows.items():
         print(f"{name:<18}{row['as_trained_vs_naive']:>9.4f}{row['guarded_vs_naive']:>9.4f}{row['guard_kept']!s:>6}"
               f"{row['guard_pvalue']:>9.3f}{row['drift_vs_naive']:>8.4f}{row['ar_vs_naive']:>8.4f}"
@@ -128,10 +128,13 @@ def run_training(out: Path, extra: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="seeds for the GOOG runs")
     parser.add_argument("--skip-synthetic", action="store_true", help="only the GOOG runs")
-    parser.add_argument("--out", default=str(output_dir("bench", "MemoryLLM")), help="where runs and results go")
+    parser.add_argument("--out", default=str(output_dir("bench", "MemoryLLM")),
+                        help="where runs and results go")
     args = parser.parse_args(argv)
     out = Path(args.out)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -142,14 +145,15 @@ def main(argv: list[str] | None = None) -> dict:
         rows[f"GOOG seed {seed}"] = run_training(out / f"goog_seed{seed}", ["--seed", str(seed)])
         print(f"GOOG seed {seed}: {rows[f'GOOG seed {seed}']['guarded_vs_naive']:.4f}", flush=True)
     if not args.skip_synthetic:
-        kinds = ("random_walk", "regimes", "garch", "boom_bust", "mean_reverting", "momentum", "strong_reversal",
-                 "no_volume")
+        kinds = ("random_walk", "regimes", "garch", "boom_bust", "mean_reverting", "momentum",
+                 "strong_reversal", "no_volume")
         for number, kind in enumerate(kinds):
             csv = out / "synthetic" / f"{kind}.csv"
             csv.parent.mkdir(parents=True, exist_ok=True)
             synthetic_prices(kind, seed=100 + number).to_csv(csv)
             rows[kind] = run_training(out / kind, ["--csv", str(csv)])
-            print(f"{kind}: {rows[kind]['as_trained_vs_naive']:.4f} as trained, {rows[kind]['guarded_vs_naive']:.4f} guarded", flush=True)
+            print(f"{kind}: {rows[kind]['as_trained_vs_naive']:.4f} as trained, "
+                  f"{rows[kind]['guarded_vs_naive']:.4f} guarded", flush=True)
 
     print_rows(rows)
     write_json(out / "results.json", rows)
