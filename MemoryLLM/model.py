@@ -104,8 +104,8 @@ def build_model(
         # Every layer but the last passes its whole sequence (batch, lookback, units) up the stack;
         # the last keeps only its final hidden state (batch, units): its summary of the window.
         hidden = keras.layers.LSTM(
-            units, return_sequences=layer < layers - 1, dropout=dropout if layer > 0 else 0.0, name=f"lstm_{layer + 1}",
-            unit_forget_bias=not chrono_init,
+            units, return_sequences=layer < layers - 1, dropout=dropout if layer > 0 else 0.0,
+            name=f"lstm_{layer + 1}", unit_forget_bias=not chrono_init,
             bias_initializer=ChronoBias(lookback, seed=layer) if chrono_init else "zeros",
         )(hidden)
     hidden = keras.layers.Dropout(dropout, name="dropout")(hidden)

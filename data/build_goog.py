@@ -25,7 +25,9 @@ OUT = Path(__file__).resolve().parent / "GOOG.csv"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("wheel", type=Path, help="path to bokeh_sampledata-2026.1-py3-none-any.whl")
     parser.add_argument("--ticker", default="GOOG", help="ticker to extract (the project ships GOOG only)")
     args = parser.parse_args()

