@@ -13,7 +13,9 @@ import numpy as np
 MIN_PLOT_TOKENS = 3  # fewer points than this make no 2-D map: PCA of two points is a line
 
 
-def nearest_neighbours(embeddings: np.ndarray, token_id: int, count: int = 8, skip: tuple[int, ...] = ()) -> list[tuple[int, float]]:
+def nearest_neighbours(
+    embeddings: np.ndarray, token_id: int, count: int = 8, skip: tuple[int, ...] = ()
+) -> list[tuple[int, float]]:
     """The `count` ids whose vectors have the highest cosine similarity with `token_id`'s, best first."""
     norms = np.linalg.norm(embeddings, axis=1) + 1e-12
     cosine = embeddings @ embeddings[token_id] / (norms * norms[token_id])  # (vocab,)
@@ -29,7 +31,9 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return centred @ directions[:2].T
 
 
-def plot_embeddings(embeddings: np.ndarray, ids: list[int], labels: list[str], path: Path, title: str) -> None:
+def plot_embeddings(
+    embeddings: np.ndarray, ids: list[int], labels: list[str], path: Path, title: str
+) -> None:
     """Scatter the PCA projection of the given ids' vectors, each point labelled with its word."""
     if len(ids) < MIN_PLOT_TOKENS:
         raise ValueError(f"an embedding map needs at least {MIN_PLOT_TOKENS} tokens, got {len(ids)}")

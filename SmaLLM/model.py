@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from TinyLLM.model import State
+from common.lm_training import State
 
 CELLS = ("lstm", "gru")
 

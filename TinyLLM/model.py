@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from common.lm_training import State
+
 CELLS = ("rnn", "gru", "lstm")
-# The hidden state carried between calls: a tensor (layers, batch, hidden), or (h, c) for an LSTM.
-State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 class TanhRNN(nn.Module):
@@ -33,7 +33,8 @@ class TanhRNN(nn.Module):
         self.hidden_size, self.num_layers = hidden_size, num_layers
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
         self.input_maps = nn.ModuleList(nn.Linear(size, hidden_size) for size in sizes)  # W_x and b
-        self.hidden_maps = nn.ModuleList(nn.Linear(hidden_size, hidden_size, bias=False) for _ in sizes)  # W_h
+        # W_h, one per layer
+        self.hidden_maps = nn.ModuleList(nn.Linear(hidden_size, hidden_size, bias=False) for _ in sizes)
         self.dropout = nn.Dropout(dropout)
         for hidden_map in self.hidden_maps:
             # Start W_h orthogonal: it then neither shrinks nor stretches h, so early gradients survive
@@ -76,7 +77,8 @@ class CharRNN(nn.Module):
             self.rnn: nn.Module = TanhRNN(embedding_dim, hidden_size, num_layers, recurrent_dropout)
         else:
             fused = nn.GRU if cell == "gru" else nn.LSTM
-            self.rnn = fused(embedding_dim, hidden_size, num_layers, batch_first=True, dropout=recurrent_dropout)
+            self.rnn = fused(embedding_dim, hidden_size, num_layers, batch_first=True,
+                             dropout=recurrent_dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 
@@ -92,13 +94,3 @@ class CharRNN(nn.Module):
         hidden, state = self.rnn(self.embedding(ids), state)  # hidden: (batch, time, hidden_size)
         return self.head(self.dropout(hidden)), state
 
-
-def detach_state(state: State) -> State:
-    """Keep the state's values but cut its history, so back-propagation stops at this chunk (TBPTT)."""
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)  # type: ignore[return-value]
-    return state.detach()
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

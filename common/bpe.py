@@ -126,7 +126,8 @@ class BPETokenizer:
     def fit(cls, text: str, vocab_size: int = 2000) -> BPETokenizer:
         require_text(text)
         if vocab_size < BYTE_VOCAB:
-            raise ValueError(f"vocab_size must be at least {BYTE_VOCAB} (the byte alphabet), got {vocab_size}")
+            raise ValueError(f"vocab_size must be at least {BYTE_VOCAB} (the byte alphabet), "
+                             f"got {vocab_size}")
         return cls(learn_merges(text, vocab_size - BYTE_VOCAB))
 
     @property
@@ -139,7 +140,8 @@ class BPETokenizer:
         word = list(chunk.encode("utf-8"))
         while len(word) > 1:
             # Apply the earliest-learned merge present, as training did.
-            rank, pair = min((self.ranks.get(p, len(self.ranks)), p) for p in zip(word, word[1:], strict=False))
+            pairs = zip(word, word[1:], strict=False)
+            rank, pair = min((self.ranks.get(p, len(self.ranks)), p) for p in pairs)
             if rank == len(self.ranks):
                 break
             word = list(_merge_word(tuple(word), pair, BYTE_VOCAB + rank))

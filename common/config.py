@@ -3,10 +3,16 @@
 
     @dataclass
     class TrainConfig:
+        PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"lookback": 8}}
         lookback: int = option(60, "days of history per window: about three trading months")
-        dry_run: bool = option(False, "a tiny configuration for smoke tests")
+        preset: str = option("", "named settings (tiny: seconds, checks the plumbing)")
 
     config = parse_config(TrainConfig, argv, description=__doc__)
+
+A preset is a named set of option values, resolved once: `--preset tiny --lookback 12` takes the tiny
+values and then the flags given (flags win), and the config a run saves in config.json is the resolved
+one, so `evaluate.py` and `--resume` read back exactly what training ran. `--dry-run` is short for
+`--preset tiny`. Code builds the same configs with `preset_config(TrainConfig, "tiny", lookback=12)`.
 """
 
 from __future__ import annotations
@@ -35,10 +41,30 @@ def _base_type(annotation: Any) -> tuple[type, bool]:
     return annotation, False
 
 
+def presets_of(config_cls: type) -> dict[str, dict[str, Any]]:
+    """The named presets a config class declares in its `PRESETS` class variable (none: {})."""
+    return getattr(config_cls, "PRESETS", {})
+
+
+def preset_config(config_cls: type[T], preset: str = "", **options: Any) -> T:
+    """`config_cls` with the values of `preset` (if any), then `options` on top."""
+    presets = presets_of(config_cls)
+    if preset and preset not in presets:
+        known = ", ".join(presets) or "none"
+        raise ValueError(f"unknown preset {preset!r} for {config_cls.__name__}: known presets are {known}")
+    values = {**presets.get(preset, {}), **options}
+    if preset:
+        values["preset"] = preset
+    return config_cls(**values)
+
+
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    """An ArgumentParser with one `--flag-name` per dataclass field."""
+    """An ArgumentParser with one `--flag-name` per dataclass field (plus `--dry-run`, short for
+    `--preset tiny`, where the class has that preset). Flags not given are absent from the parsed
+    namespace, so a preset can fill them; `--help` shows each field's default."""
     parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
@@ -47,23 +73,28 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
         kind, optional = _base_type(hints[field.name])
         if kind is bool:
             parser.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default,
+                flag, dest=field.name, action=argparse.BooleanOptionalAction,
                 help=f"{help_text} (default: {field.default})",
             )
             continue
+        choices = field.metadata.get("choices")
+        if field.name == "preset":
+            choices = ["", *presets_of(config_cls)]
         parser.add_argument(
-            flag, dest=field.name, type=kind, default=field.default,
-            choices=field.metadata.get("choices"),
-            metavar=None if field.metadata.get("choices") else field.name.upper(),
+            flag, dest=field.name, type=kind, choices=choices,
+            metavar=None if choices else field.name.upper(),
             help=f"{help_text} (default: {field.default})" + (" [optional]" if optional else ""),
         )
+    if "tiny" in presets_of(config_cls):
+        parser.add_argument("--dry-run", dest="preset", action="store_const", const="tiny",
+                            help="short for --preset tiny: seconds, checks the plumbing, not the model")
     return parser
 
 
 def parse_config(config_cls: type[T], argv: Sequence[str] | None = None, description: str | None = None) -> T:
-    """Parse command-line flags (or `argv`) into an instance of `config_cls`."""
-    namespace = build_parser(config_cls, description).parse_args(argv)
-    return config_cls(**vars(namespace))
+    """Parse command-line flags (or `argv`) into an instance of `config_cls`, resolving `--preset`."""
+    given = vars(build_parser(config_cls, description).parse_args(argv))
+    return preset_config(config_cls, given.pop("preset", ""), **given)
 
 
 def config_from_dict(config_cls: type[T], payload: dict[str, Any]) -> T:

@@ -34,6 +34,10 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def save_checkpoint(
     path: str | Path, model: torch.nn.Module, config: Any, *, stage: str | None = None, **extra: Any
 ) -> None:

@@ -14,14 +14,6 @@ from SmaLLM.embeddings import nearest_neighbours, pca_2d
 from SmaLLM.model import WordRNN
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """Dry runs use one thread (tiny models run fastest so); give the rest of the suite its threads back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_tied_weights_share_one_matrix_and_bridge_sizes():
     tied = WordRNN(vocab_size=50, embedding_dim=8, hidden_size=12, tie_weights=True)
     assert tied.head.weight is tied.embedding.weight

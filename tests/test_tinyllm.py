@@ -1,17 +1,18 @@
 """TinyLLM: the recurrence is right, the loop learns, runs are repeatable and the scripts run end to end."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from common import language_model, runtime
+from common.lm_training import LMConfig, Progress, evaluate_carried, train
+from common.seed import set_seed
 from common.tokenizers import CharTokenizer
 from common.torch_utils import save_checkpoint
 from TinyLLM import sample as sample_script
 from TinyLLM import train as train_script
 from TinyLLM.model import CharRNN, TanhRNN
-from TinyLLM.training import Progress, evaluate_carried, setup_torch, train
 
 
 def test_tanh_rnn_matches_pytorch_rnn():
@@ -41,17 +42,11 @@ def test_carried_state_equals_reading_in_one_go(cell):
     torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """Dry runs use one thread (tiny models run fastest so); give the rest of the suite its threads back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def one_thread():
-    setup_torch(threads=1, seed=0)
+    with runtime.torch_settings(threads=1):
+        set_seed(0)
+        yield
 
 
 def test_training_loop_overfits_a_tiny_text(tmp_path, one_thread):
@@ -59,9 +54,9 @@ def test_training_loop_overfits_a_tiny_text(tmp_path, one_thread):
     tokenizer = CharTokenizer.fit(text)
     ids = torch.tensor(tokenizer.encode(text))
     model = CharRNN(tokenizer.vocab_size, embedding_dim=16, hidden_size=64, cell="lstm")
-    config = SimpleNamespace(
+    config = LMConfig(
         batch_size=4, seq_len=20, learning_rate=1e-2, warmup_steps=5, min_lr_ratio=0.1, max_steps=150,
-        max_minutes=0, grad_clip=1.0, eval_every=150, sample_every=0, eval_streams=1,
+        max_minutes=0, grad_clip=1.0, eval_every=150, sample_every=0, eval_streams=1, precision="fp32",
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     train(model, optimizer, ids, ids, config, tmp_path, {}, sample=lambda: "")
@@ -70,9 +65,9 @@ def test_training_loop_overfits_a_tiny_text(tmp_path, one_thread):
 
 def test_ctrl_c_stops_training_and_keeps_a_checkpoint(tmp_path):
     model = CharRNN(5, 4, 8)
-    config = SimpleNamespace(
+    config = LMConfig(
         batch_size=2, seq_len=4, learning_rate=1e-3, warmup_steps=1, min_lr_ratio=0.1, max_steps=100,
-        max_minutes=0, grad_clip=1.0, eval_every=100, sample_every=3, eval_streams=1,
+        max_minutes=0, grad_clip=1.0, eval_every=100, sample_every=3, eval_streams=1, precision="fp32",
     )
 
     def interrupt() -> str:
@@ -194,7 +189,7 @@ def test_a_run_that_fails_during_training_leaves_the_previous_run_usable(tmp_pat
     def broken_train(*args, **kwargs):
         raise RuntimeError("the run died mid-training")
 
-    monkeypatch.setattr(train_script, "train", broken_train)
+    monkeypatch.setattr(language_model, "train", broken_train)
     with pytest.raises(RuntimeError, match="mid-training"):
         train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--hidden-size", "24"])
     assert snapshot(tmp_path / "run") == before

@@ -1,4 +1,5 @@
-"""The training harness of the recurrent language models (TinyLLM, and SmaLLM reuses it).
+"""The training loop of every language model of the project (TinyLLM's characters, SmaLLM's words and
+BPE pieces): nothing in it knows which model or tokenizer it trains, as minGPT's trainer knows no GPT.
 
 Truncated back-propagation through time (TBPTT): the training text is cut into `batch_size`
 parallel streams, and each step reads the next `seq_len` tokens of every stream. The hidden state
@@ -9,6 +10,8 @@ gradients flow back only `seq_len` steps (the state is detached between steps).
                                     state ----> state ----> state ---->
 
 Evaluation reads the validation text the same way, with the state carried over the whole text.
+A model is any module called as `model(ids (batch, time), state) -> (logits (batch, time, vocab), state)`;
+`LMConfig` holds every option the loop reads, and a stage's config subclasses it.
 """
 
 from __future__ import annotations
@@ -19,17 +22,94 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from common.data import load_corpus
+from common.config import option
 from common.runs import atomic_path
 from common.torch_utils import load_checkpoint, save_checkpoint
-from TinyLLM.model import State, detach_state
+
+# The hidden state a model carries between calls: a tensor (layers, batch, hidden), or (h, c) for an
+# LSTM; None for a fresh start (and for models with no state).
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+RESUME_FILE = "resume.pt"  # the latest model, optimizer and progress of a run: what --resume continues
+
+
+@dataclass
+class LMConfig:
+    """The options the loop reads: data, optimisation, budget and bookkeeping. A stage subclasses it,
+    adds its model's options and re-declares a field to change its default (e.g. `out`, `batch_size`)."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    # data
+    data: str = option("shakespeare", "'shakespeare' (embedded, ~1 MB) or the path of any UTF-8 text file")
+    val_fraction: float = option(0.1, "the last tenth of the text is validation, as nanoGPT and char-rnn do")
+    max_chars: int = option(0, "read only the first N characters of the text (0: all of it)")
+    out: str = option("outputs/lm", "run folder for checkpoints, metrics and plots")
+    # optimisation
+    batch_size: int = option(64, "parallel streams of text")
+    seq_len: int = option(128, "TBPTT length: gradients flow back this many tokens (the state goes further)")
+    learning_rate: float = option(3e-3, "peak AdamW rate; recurrent nets with clipping tolerate a high one")
+    weight_decay: float = option(0.01, "light decay on weight matrices only")
+    warmup_steps: int = option(50, "a short linear warm-up avoids early blow-ups")
+    min_lr_ratio: float = option(0.05, "the cosine schedule ends at 0.05 x the peak rate")
+    grad_clip: float = option(1.0, "clip the gradient norm: RNN gradients occasionally explode")
+    max_minutes: float = option(4.0, "wall-clock training budget")
+    max_steps: int = option(0, "stop after this many steps (0: only the time budget)")
+    # bookkeeping
+    eval_every: int = option(200, "steps between validation passes (and best-checkpoint saves)")
+    eval_streams: int = option(16, "periodic validation reads the text as this many parallel pieces (fast); "
+                               "the final one reads it whole")
+    sample_every: int = option(500, "steps between printed samples (0: never)")
+    sample_length: int = option(200, "tokens per periodic sample")
+    threads: int = option(0, "PyTorch CPU threads (0: one per physical core)")
+    seed: int = option(1337, "same seed, same data order and initial weights")
+    device: str = option("auto", "auto, cpu, cuda or mps")
+    precision: str = option("auto", "auto: bfloat16 matrix products where the hardware has them (AMX, recent "
+                            "GPUs), else float32", choices=("auto", "bf16", "fp32"))
+    resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
+    preset: str = option("", "named settings resolved first (tiny: a few seconds, checks the pipeline)")
+
+    def validate(self) -> None:
+        """Refuse a bad loop option before any work, instead of giving a result that only looks valid."""
+        require(self, 0 < finite(self.val_fraction) < 1, "val_fraction",
+                "between 0 and 1 (exclusive), e.g. 0.1")
+        for name in ("batch_size", "seq_len", "eval_every", "eval_streams"):
+            require(self, getattr(self, name) >= 1, name, "at least 1")
+        for name in ("max_chars", "warmup_steps", "max_steps", "sample_every", "sample_length", "threads"):
+            require(self, getattr(self, name) >= 0, name, "0 or more")
+        require(self, finite(self.learning_rate) > 0, "learning_rate", "a positive number, e.g. 3e-3")
+        require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
+        require(self, 0 <= finite(self.min_lr_ratio) <= 1, "min_lr_ratio", "in [0, 1]")
+        require(self, finite(self.grad_clip) > 0, "grad_clip", "a positive number, e.g. 1.0")
+        require(self, finite(self.max_minutes) >= 0, "max_minutes", "0 or more")
+        if not (self.max_steps or self.max_minutes):
+            raise ValueError("set a budget: --max-steps N and/or --max-minutes M (both are 0)")
+
+
+def require(config: Any, ok: bool, name: str, rule: str) -> None:
+    """Refuse option `name` of `config` unless `ok`, saying which flag and what it must be."""
+    if not ok:
+        flag = "--" + name.replace("_", "-")
+        raise ValueError(f"{flag} must be {rule}, got {getattr(config, name)!r}")
+
+
+def finite(value: float) -> float:
+    """`value`, or NaN when it is infinite, so that NaN and infinity fail every range check."""
+    return value if math.isfinite(value) else math.nan
+
+
+def detach_state(state: State | None) -> State | None:
+    """Keep the state's values but cut its history, so back-propagation stops at this chunk (TBPTT)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
 
 
 def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
@@ -42,7 +122,7 @@ def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
     return ids[: streams * length].view(streams, length)
 
 
-def learning_rate(config: Any, step: int, seconds: float) -> float:
+def learning_rate(config: LMConfig, step: int, seconds: float) -> float:
     """Linear warm-up, then cosine decay to `min_lr_ratio` x peak over the step or time budget.
 
     Progress is whichever budget is further spent, so a time-limited run still ends at a low rate,
@@ -57,6 +137,12 @@ def learning_rate(config: Any, step: int, seconds: float) -> float:
         progress = max(progress, seconds / (60 * config.max_minutes))
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
+
+
+def summed_loss(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Total cross-entropy (nats) of logits (batch, time, vocab) against targets (batch, time)."""
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    return F.cross_entropy(flat, targets.reshape(-1), reduction="sum").item()
 
 
 @torch.no_grad()
@@ -76,14 +162,16 @@ def evaluate_carried(model: nn.Module, ids: torch.Tensor, streams: int = 1, chun
         targets = data[:, start + 1 : start + 1 + chunk_len]
         inputs = inputs[:, : targets.shape[1]]
         logits, state = model(inputs, state)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum").item()
+        total += summed_loss(logits, targets)
         count += targets.numel()
     model.train(was_training)
     return total / count
 
 
 @torch.no_grad()
-def evaluate_fixed_context(model: nn.Module, ids: torch.Tensor, context: int = 64, batch_size: int = 256) -> float:
+def evaluate_fixed_context(
+    model: nn.Module, ids: torch.Tensor, context: int = 64, batch_size: int = 256
+) -> float:
     """Mean cross-entropy when the model only ever sees the last <= `context` tokens.
 
     The text is cut into blocks of `context` + 1 tokens, each read from a zero state, and every
@@ -100,7 +188,7 @@ def evaluate_fixed_context(model: nn.Module, ids: torch.Tensor, context: int = 6
     for start in range(0, len(blocks), batch_size):
         batch = blocks[start : start + batch_size].to(device)
         logits, _ = model(batch[:, :-1])
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1), reduction="sum").item()
+        total += summed_loss(logits, batch[:, 1:])
         count += batch[:, 1:].numel()
     model.train(was_training)
     return total / count
@@ -121,28 +209,26 @@ class Progress:
 
 def train(
     model: nn.Module, optimizer: torch.optim.Optimizer, train_ids: torch.Tensor, val_ids: torch.Tensor,
-    config: Any, out: Path, checkpoint_extra: dict[str, Any], sample: Callable[[], str],
+    config: LMConfig, out: Path, checkpoint_extra: dict[str, Any], sample: Callable[[], str],
     progress: Progress | None = None,
 ) -> Progress:
-    """Train until `max_steps` or `max_minutes` (or Ctrl-C); keep the best model in `out/checkpoint.pt`.
-
-    `config` needs: batch_size, seq_len, learning_rate, warmup_steps, min_lr_ratio, max_steps,
-    max_minutes, grad_clip, eval_every, sample_every, eval_streams; optionally precision.
-    """
+    """Train until `max_steps` or `max_minutes` (or Ctrl-C); keep the best model in `out/checkpoint.pt`."""
     if not (config.max_steps or config.max_minutes):
         raise ValueError("set a budget: --max-steps N and/or --max-minutes M")
     progress = progress or Progress()
     device = next(model.parameters()).device
-    precision = getattr(config, "precision", "fp32")
+    precision = config.precision
     streams = batchify(train_ids, config.batch_size).to(device)  # (batch, length)
     chunks_per_epoch = (streams.shape[1] - 1) // config.seq_len
     if chunks_per_epoch < 1:
-        raise ValueError(f"the training text is too short for batch {config.batch_size} x seq_len {config.seq_len}")
+        raise ValueError(f"the training text is too short for batch {config.batch_size} "
+                         f"x seq_len {config.seq_len}")
     samples_path = out / "samples.txt"
     state: State | None = None
     interval_loss, interval_steps = 0.0, 0
     started = time.perf_counter() - progress.seconds
-    bar = tqdm(total=config.max_steps or None, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(total=config.max_steps or None, initial=progress.step, unit="step", dynamic_ncols=True,
+               mininterval=1.0)
     model.train()
     try:
         while not _budget_spent(config, progress):
@@ -163,7 +249,8 @@ def train(
                 loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # one long gradient spike can ruin an RNN
+            # One long gradient spike can ruin an RNN: clip the norm.
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             state = detach_state(state)
             progress.step_seconds += time.perf_counter() - step_started
@@ -173,7 +260,8 @@ def train(
             interval_loss, interval_steps = interval_loss + loss.item(), interval_steps + 1
             bar.update(1)
             tokens_per_second = progress.tokens / progress.step_seconds
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}", lr=f"{lr:.1e}", refresh=False)
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}", lr=f"{lr:.1e}",
+                            refresh=False)
             last_step = _budget_spent(config, progress)
             if progress.step % config.eval_every == 0 or last_step:
                 with mixed_precision(precision, device):
@@ -187,7 +275,8 @@ def train(
                           f"val {val_loss:.4f} nats/token ({progress.seconds:.0f} s)")
                 if val_loss < progress.best_val_loss:  # keep only the best model, as word_language_model does
                     progress.best_val_loss = val_loss
-                    save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra, step=progress.step)
+                    save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra,
+                                    step=progress.step)
                 save_resume(out / RESUME_FILE, model, optimizer, config, progress, checkpoint_extra)
             if config.sample_every and progress.step % config.sample_every == 0:
                 with mixed_precision(precision, device):
@@ -205,18 +294,19 @@ def train(
     return progress
 
 
-def _budget_spent(config: Any, progress: Progress) -> bool:
+def _budget_spent(config: LMConfig, progress: Progress) -> bool:
     if config.max_steps and progress.step >= config.max_steps:
         return True
     return bool(config.max_minutes) and progress.seconds >= 60 * config.max_minutes
 
 
 def save_resume(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: Any, progress: Progress,
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: LMConfig, progress: Progress,
     checkpoint_extra: dict[str, Any],
 ) -> None:
     """The latest model, optimizer and progress: what `--resume` needs to continue this run."""
-    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), progress=asdict(progress), **checkpoint_extra)
+    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), progress=asdict(progress),
+                    **checkpoint_extra)
 
 
 def append_text(path: Path, text: str) -> None:
@@ -234,10 +324,7 @@ def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) 
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
-RESUME_FILE = "resume.pt"  # the latest model, optimizer and progress of a run: what --resume continues
-
-
-def load_resume(out: Path, config: Any, stage: str, shaping: tuple[str, ...]) -> dict[str, Any]:
+def load_resume(out: Path, config: LMConfig, stage: str, shaping: tuple[str, ...]) -> dict[str, Any]:
     """The resume checkpoint in `out`, after checking that every model- or data-shaping option
     (`shaping`) is the one the run was started with: a resumed run must continue the same run."""
     path = out / RESUME_FILE
@@ -246,12 +333,15 @@ def load_resume(out: Path, config: Any, stage: str, shaping: tuple[str, ...]) ->
     for name in shaping:
         if name in saved and saved[name] != getattr(config, name):
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} is {getattr(config, name)!r} but the run to resume used {saved[name]!r}: "
-                             f"resume with {flag} {saved[name]}, or start a fresh run without --resume")
+            raise ValueError(f"{flag} is {getattr(config, name)!r} but the run to resume used "
+                             f"{saved[name]!r}: resume with {flag} {saved[name]}, or start a fresh run "
+                             "without --resume")
     return checkpoint
 
 
-def restore_run(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> Progress:
+def restore_run(
+    checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, path: Path
+) -> Progress:
     """Load a resume checkpoint into model and optimizer; return the progress to continue from."""
     try:
         model.load_state_dict(checkpoint["model"])
@@ -263,71 +353,6 @@ def restore_run(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.o
                          "or start a fresh run without --resume") from None
     print(f"resuming at step {progress.step} ({progress.seconds:.0f} s already trained)")
     return progress
-
-
-def split_text(config: Any) -> tuple[str, str]:
-    """The corpus `config.data` as (training text, validation text): the last `val_fraction` validates."""
-    text = load_corpus(config.data)
-    if config.dry_run:
-        text = text[:30_000]
-    split = int(len(text) * (1 - config.val_fraction))
-    train_text, val_text = text[:split], text[split:]
-    if len(val_text) < 100 or len(train_text) < 1000:
-        raise ValueError(f"--val-fraction {config.val_fraction} splits the {len(text):,} characters of {config.data} "
-                         f"into {len(train_text):,} training and {len(val_text):,} validation characters: each "
-                         "needs at least 1,000 and 100; give a longer text or another --val-fraction")
-    return train_text, val_text
-
-
-def check_token_counts(config: Any, train_tokens: int, val_tokens: int, min_val_tokens: int = 2) -> None:
-    """Refuse, before training starts, a text too short for the batch and sequence shape asked for."""
-    needed = config.batch_size * (config.seq_len + 1)  # every stream needs one input chunk plus its target
-    if train_tokens < needed:
-        raise ValueError(f"the training text has {train_tokens:,} tokens, fewer than --batch-size {config.batch_size} "
-                         f"x (--seq-len {config.seq_len} + 1) = {needed:,}: lower them or give a longer text")
-    needed = max(min_val_tokens, 2 * config.eval_streams)
-    if val_tokens < needed:
-        raise ValueError(f"the validation text has {val_tokens:,} tokens; --eval-streams {config.eval_streams} needs "
-                         f"at least {needed}: lower --eval-streams or raise --val-fraction")
-
-
-def validate_options(config: Any) -> None:
-    """The checks every recurrent language-model config shares (TinyLLM, SmaLLM): a bad value is refused
-    here, before any work, instead of giving a result that only looks valid."""
-
-    def require(ok: bool, name: str, rule: str) -> None:
-        if not ok:
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} must be {rule}, got {getattr(config, name)!r}")
-
-    def finite(name: str) -> float:
-        return getattr(config, name) if math.isfinite(getattr(config, name)) else math.nan  # NaN fails every test
-
-    require(0 < finite("val_fraction") < 1, "val_fraction", "between 0 and 1 (exclusive), e.g. 0.1")
-    for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "seq_len", "eval_every", "eval_streams"):
-        require(getattr(config, name) >= 1, name, "at least 1")
-    for name in ("warmup_steps", "max_steps", "sample_every", "sample_length", "threads"):
-        require(getattr(config, name) >= 0, name, "0 or more")
-    require(0 <= finite("dropout") < 1, "dropout", "in [0, 1)")
-    require(finite("learning_rate") > 0, "learning_rate", "a positive number, e.g. 3e-3")
-    require(finite("weight_decay") >= 0, "weight_decay", "0 or more")
-    require(0 <= finite("min_lr_ratio") <= 1, "min_lr_ratio", "in [0, 1]")
-    require(finite("grad_clip") > 0, "grad_clip", "a positive number, e.g. 1.0")
-    require(finite("max_minutes") >= 0, "max_minutes", "0 or more")
-    if not (config.max_steps or config.max_minutes):
-        raise ValueError("set a budget: --max-steps N and/or --max-minutes M (both are 0)")
-
-
-def setup_torch(threads: int, seed: int) -> None:
-    """Threads (0 keeps PyTorch's default: one per core) and every seed."""
-    from common.seed import set_seed
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    # Vanishing gradients of a tanh RNN can become denormal floats, which x86 CPUs process far more
-    # slowly; flushing them to zero changes no result that matters.
-    torch.set_flush_denormal(True)
-    set_seed(seed)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -347,4 +372,5 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """A context in which matrix products run in bfloat16 (for `bf16`) while weights, optimizer state
     and losses stay float32: mixed-precision training, as on GPUs."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
+    enabled = resolve_precision(precision, device) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

@@ -1,0 +1,267 @@
+"""A language-model run from text to results, in the steps every stage takes (TinyLLM, SmaLLM):
+
+    train_text, val_text = split_text(config)                      # the last val_fraction validates
+    with open_run(STAGE, config, train_text, val_text, fit) as run:  # tokens, run folder, resume checks
+        model = ...                                                # the stage's model
+        progress = train_model(STAGE, config, model, run, prompt)  # common/lm_training.py's loop
+        ...                                                        # final evaluation, metrics.json
+
+A stage's `train.py` is that recipe with its own model, tokenizer choice, baselines and metrics; the
+loop, checkpoints, resume, sampling and run folders are here, written once. `sample_main` is the whole
+of a stage's `sample.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from common.config import config_from_dict, option, parse_config
+from common.data import load_corpus
+from common.lm_training import (
+    RESUME_FILE,
+    LMConfig,
+    Progress,
+    append_text,
+    load_resume,
+    make_optimizer,
+    restore_run,
+    train,
+)
+from common.runs import run_transaction, write_json
+from common.seed import set_seed
+from common.tokenizer_base import Tokenizer
+from common.tokenizers import load_tokenizer
+from common.torch_utils import count_parameters, load_checkpoint, pick_device
+
+MIN_TRAIN_CHARS, MIN_VAL_CHARS = 1000, 100
+
+
+def split_text(config: LMConfig) -> tuple[str, str]:
+    """The corpus `config.data` (its first `max_chars` characters, if set) as (training text,
+    validation text): the last `val_fraction` validates."""
+    text = load_corpus(config.data)
+    if config.max_chars:
+        text = text[: config.max_chars]
+    split = int(len(text) * (1 - config.val_fraction))
+    train_text, val_text = text[:split], text[split:]
+    if len(val_text) < MIN_VAL_CHARS or len(train_text) < MIN_TRAIN_CHARS:
+        raise ValueError(f"--val-fraction {config.val_fraction} splits the {len(text):,} characters of "
+                         f"{config.data} into {len(train_text):,} training and {len(val_text):,} validation "
+                         f"characters: each needs at least {MIN_TRAIN_CHARS:,} and {MIN_VAL_CHARS}; give a "
+                         "longer text or another --val-fraction")
+    return train_text, val_text
+
+
+def check_token_counts(config: LMConfig, train_tokens: int, val_tokens: int, min_val_tokens: int = 2) -> None:
+    """Refuse, before training starts, a text too short for the batch and sequence shape asked for."""
+    needed = config.batch_size * (config.seq_len + 1)  # every stream needs one input chunk plus its target
+    if train_tokens < needed:
+        raise ValueError(f"the training text has {train_tokens:,} tokens, fewer than --batch-size "
+                         f"{config.batch_size} x (--seq-len {config.seq_len} + 1) = {needed:,}: lower them "
+                         "or give a longer text")
+    needed = max(min_val_tokens, 2 * config.eval_streams)
+    if val_tokens < needed:
+        raise ValueError(f"the validation text has {val_tokens:,} tokens; --eval-streams "
+                         f"{config.eval_streams} needs at least {needed}: lower --eval-streams or raise "
+                         "--val-fraction")
+
+
+@dataclass
+class Run:
+    """An open run: its staging folder (see common.runs.run_transaction), device, tokenizer and the
+    two texts as token ids (length,)."""
+
+    out: Path
+    device: torch.device
+    tokenizer: Tokenizer
+    train_ids: torch.Tensor
+    val_ids: torch.Tensor
+
+
+def tokenize(
+    config: LMConfig, tokenizer: Tokenizer, train_text: str, val_text: str, min_val_tokens: int
+) -> tuple[Tokenizer, torch.Tensor, torch.Tensor]:
+    """(tokenizer, training ids (length,), validation ids), refusing texts too short for the run."""
+    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
+    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+    check_token_counts(config, len(train_ids), len(val_ids), min_val_tokens)
+    return tokenizer, train_ids, val_ids
+
+
+@contextlib.contextmanager
+def open_run(
+    stage: str, config: LMConfig, train_text: str, val_text: str,
+    fit_tokenizer: Callable[[str], Tokenizer], shaping: tuple[str, ...], min_val_tokens: int = 2,
+) -> Iterator[Run]:
+    """Seed, pick the device, tokenize, and open the run folder `config.out` as a transaction.
+
+    A fresh run fits its tokenizer on the training text and checks the sizes before --out is touched;
+    a resumed run (`config.resume`) first checks the options in `shaping` against the run it continues,
+    then uses that run's own tokenizer. The tokenizer is saved in the run folder.
+    """
+    set_seed(config.seed)
+    device = pick_device(config.device)
+    tokens = None
+    if not config.resume:
+        tokens = tokenize(config, fit_tokenizer(train_text), train_text, val_text, min_val_tokens)
+    with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
+        if tokens is None:  # resuming: the run's own tokenizer, once the options are checked against the run
+            load_resume(staging, config, stage, shaping)
+            tokenizer = load_tokenizer(staging / "tokenizer.json")
+            tokens = tokenize(config, tokenizer, train_text, val_text, min_val_tokens)
+        tokens[0].save(staging / "tokenizer.json")
+        yield Run(staging, device, *tokens)
+
+
+def train_model(
+    stage: str, config: LMConfig, model: nn.Module, run: Run, shaping: tuple[str, ...], prompt: str,
+) -> tuple[Progress, Callable[..., str]]:
+    """Train `model` (already on `run.device`) in the run folder, continuing it with --resume; then load
+    the best checkpoint back into `model`. Returns the progress and a sampler, `sample(length, prompt)`,
+    that continues `prompt` (by default the one given here) with the model."""
+    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    progress = None
+    if config.resume:
+        checkpoint = load_resume(run.out, config, stage, shaping)
+        progress = restore_run(checkpoint, model, optimizer, run.out / RESUME_FILE)
+    write_json(run.out / "config.json", config)
+    print(f"{type(model).__name__} with {count_parameters(model):,} parameters on {run.device}")
+    generator = torch.Generator().manual_seed(config.seed)
+
+    def sample(length: int = config.sample_length, text: str = prompt) -> str:
+        prompt_ids = run.tokenizer.encode(text)
+        new_ids = generate(model, prompt_ids, length, 0.8, 40, generator, never_sample(run.tokenizer))
+        return continue_text(run.tokenizer, text, prompt_ids, new_ids)
+
+    progress = train(model, optimizer, run.train_ids, run.val_ids, config, run.out,
+                     {"stage": stage, "vocab_size": run.tokenizer.vocab_size}, sample, progress)
+    checkpoint = load_checkpoint(run.out / "checkpoint.pt", map_location=run.device, expected_stage=stage)
+    model.load_state_dict(checkpoint["model"])
+    return progress, sample
+
+
+def training_metrics(progress: Progress, model: nn.Module, device: torch.device) -> dict[str, Any]:
+    """What every language-model run reports about its training, beside its stage's scores."""
+    return {
+        "train_seconds": round(progress.seconds, 1),
+        "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
+        "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
+        "interrupted": progress.interrupted, "device": str(device), "threads": torch.get_num_threads(),
+    }
+
+
+def append_final_sample(run: Run, text: str, prompt: str = "ROMEO:") -> None:
+    """Add the best checkpoint's sample to samples.txt, after the periodic ones."""
+    append_text(run.out / "samples.txt", f"=== final (best checkpoint), prompt {prompt!r} ===\n{text}\n")
+
+
+def never_sample(tokenizer: Tokenizer) -> tuple[int, ...]:
+    """Ids not to generate: an unknown id stands for no particular text."""
+    return () if tokenizer.unk_id is None else (tokenizer.unk_id,)
+
+
+def continue_text(tokenizer: Tokenizer, prompt: str, prompt_ids: list[int], new_ids: list[int]) -> str:
+    """The prompt as typed plus the generated tokens, spaced as the tokenizer joins them."""
+    decoded_prompt = tokenizer.decode(prompt_ids)
+    return prompt + tokenizer.decode(prompt_ids + new_ids)[len(decoded_prompt) :]
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module, prompt_ids: list[int], length: int, temperature: float = 1.0, top_k: int = 0,
+    generator: torch.Generator | None = None, exclude: tuple[int, ...] = (),
+) -> list[int]:
+    """Read the prompt, then draw `length` tokens one at a time, feeding each back in as input.
+
+    `exclude` lists ids never to draw, such as the unknown id, which stands for no real text.
+    """
+    if not prompt_ids:
+        raise ValueError("the prompt is empty after tokenisation: give at least one character or word")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    logits, state = model(torch.tensor([prompt_ids], device=device))  # (1, prompt, vocab)
+    generated: list[int] = []
+    for _ in range(length):
+        next_logits = logits[0, -1].float() / temperature  # (vocab,)
+        if exclude:
+            next_logits[list(exclude)] = float("-inf")
+        if 0 < top_k < next_logits.numel():
+            threshold = torch.topk(next_logits, top_k).values[-1]
+            next_logits = next_logits.masked_fill(next_logits < threshold, float("-inf"))
+        probs = torch.softmax(next_logits, dim=-1).cpu()
+        next_id = int(torch.multinomial(probs, 1, generator=generator))
+        generated.append(next_id)
+        logits, state = model(torch.tensor([[next_id]], device=device), state)
+    model.train(was_training)
+    return generated
+
+
+def load_run(
+    out: str | Path, device: torch.device, stage: str, config_cls: type[LMConfig],
+    build: Callable[[Any, int], nn.Module],
+) -> tuple[nn.Module, Tokenizer]:
+    """The best model of a run folder and its tokenizer; `build(config, vocab_size)` makes the model
+    from the run's own saved config, so no architecture flags are needed."""
+    path = Path(out) / "checkpoint.pt"
+    checkpoint = load_checkpoint(path, map_location=device, expected_stage=stage)
+    tokenizer = load_tokenizer(Path(out) / "tokenizer.json")
+    try:
+        model = build(config_from_dict(config_cls, checkpoint["config"]), tokenizer.vocab_size)
+        model.load_state_dict(checkpoint["model"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{path} does not match its run folder ({reason}): the checkpoint and "
+                         "tokenizer.json must come from the same run; re-train to recreate them") from None
+    return model.to(device), tokenizer
+
+
+@dataclass
+class SampleConfig:
+    """`sample.py`'s options; a stage subclasses it to set its own `out` folder and `length`."""
+
+    out: str = option("outputs", "the run folder written by train.py")
+    prompt: str = option("ROMEO:", "text the model continues")
+    length: int = option(200, "tokens (characters, words or BPE pieces) generated after the prompt")
+    temperature: float = option(0.8, "below 1 sharpens the distribution (safer), above 1 flattens it")
+    top_k: int = option(40, "sample only among the k likeliest next tokens; 0 keeps them all")
+    seed: int = option(1, "the same seed gives the same text")
+    device: str = option("auto", "auto, cpu, cuda or mps")
+
+    def validate(self) -> None:
+        """Refuse a bad option before loading anything."""
+        if self.length < 0:
+            raise ValueError(f"--length must be 0 or more, got {self.length}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"--temperature must be a positive number such as 0.8, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"--top-k must be 0 (keep every token) or more, got {self.top_k}")
+
+
+def sample_main(
+    config_cls: type[SampleConfig], argv: list[str] | None, description: str | None,
+    load: Callable[[str | Path, torch.device], tuple[nn.Module, Tokenizer]],
+) -> str:
+    """A stage's `sample.py`: load its run folder with `load` and continue `--prompt`."""
+    config = parse_config(config_cls, argv, description=description)
+    config.validate()
+    device = pick_device(config.device)
+    model, tokenizer = load(config.out, device)
+    generator = torch.Generator().manual_seed(config.seed)
+    prompt_ids = tokenizer.encode(config.prompt)
+    ids = generate(model, prompt_ids, config.length, config.temperature, config.top_k, generator,
+                   exclude=never_sample(tokenizer))
+    text = continue_text(tokenizer, config.prompt, prompt_ids, ids)
+    print(text)
+    return text
+
