@@ -35,7 +35,8 @@ def test_auto_uses_embedded_when_it_covers_the_request(monkeypatch):
 
 
 def test_csv_columns_are_matched_case_insensitively(tmp_path):
-    path = write(tmp_path, "date,OPEN,high,low,close,adj_close,volume\n2020-01-03,1,2,0.5,1.5,1.4,100\n2020-01-02,1,2,0.5,1.2,1.1,90\n")
+    path = write(tmp_path, "date,OPEN,high,low,close,adj_close,volume\n"
+                           "2020-01-03,1,2,0.5,1.5,1.4,100\n2020-01-02,1,2,0.5,1.2,1.1,90\n")
     prices = load_prices(csv=path)
     assert list(prices.columns) == ["Open", "High", "Low", "Close", "Volume", "Adj Close"]
     assert prices.index.is_monotonic_increasing and prices["Close"].tolist() == [1.2, 1.5]
@@ -49,14 +50,16 @@ def test_csv_with_only_date_and_close_works_with_a_warning(tmp_path):
 
 
 def test_duplicate_dates_keep_the_last_row(tmp_path):
-    path = write(tmp_path, "Date,Open,High,Low,Close,Volume\n2020-01-02,1,1,1,1,1\n2020-01-02,2,2,2,2,2\n2020-01-03,3,3,3,3,3\n")
+    path = write(tmp_path, "Date,Open,High,Low,Close,Volume\n"
+                           "2020-01-02,1,1,1,1,1\n2020-01-02,2,2,2,2,2\n2020-01-03,3,3,3,3,3\n")
     with pytest.warns(UserWarning, match="duplicate"):
         prices = load_prices(csv=path)
     assert prices["Close"].tolist() == [2.0, 3.0]
 
 
 def test_rows_with_missing_prices_are_dropped_and_reported(tmp_path):
-    path = write(tmp_path, "Date,Open,High,Low,Close,Volume\n2020-01-02,1,1,1,1,1\n2020-01-03,2,2,2,,2\n2020-01-06,3,3,3,3,3\n")
+    path = write(tmp_path, "Date,Open,High,Low,Close,Volume\n"
+                           "2020-01-02,1,1,1,1,1\n2020-01-03,2,2,2,,2\n2020-01-06,3,3,3,3,3\n")
     with pytest.warns(UserWarning, match="dropped 1 row"):
         prices = load_prices(csv=path)
     assert len(prices) == 2
@@ -159,12 +162,14 @@ def test_an_offline_yfinance_gives_one_line_not_its_log_noise(monkeypatch, tmp_p
     import types
 
     def noisy_download(*args, **kwargs):
-        logging.getLogger("yfinance").error("1 Failed download:\n['ZZZZ']: ConnectionError(DNS lookup failed)")
+        logging.getLogger("yfinance").error(
+            "1 Failed download:\n['ZZZZ']: ConnectionError(DNS lookup failed)"
+        )
         print("Traceback (most recent call last): ... many lines ...", file=sys.stderr)
         return pd.DataFrame()
 
-    fake = types.SimpleNamespace(download=noisy_download,
-                                 shared=types.SimpleNamespace(_ERRORS={"ZZZZ": "ConnectionError(DNS lookup failed)\nmore"}))
+    errors = {"ZZZZ": "ConnectionError(DNS lookup failed)\nmore"}
+    fake = types.SimpleNamespace(download=noisy_download, shared=types.SimpleNamespace(_ERRORS=errors))
     monkeypatch.setitem(sys.modules, "yfinance", fake)
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
     with pytest.raises(ValueError) as error:

@@ -70,7 +70,8 @@ class LinearConfig(ForecastConfig):
     pass
 
 
-STAGE = Stage(name="TestStage", model="linear", label="linear-net", config_cls=LinearConfig, make=LinearForecaster)
+STAGE = Stage(name="TestStage", model="linear", label="linear-net", config_cls=LinearConfig,
+              make=LinearForecaster)
 
 
 def write_series(path: Path, **kwargs) -> str:
@@ -105,13 +106,15 @@ def test_a_real_signal_is_learned_kept_and_scored_on_the_whole_test_block(tmp_pa
     assert forecasts["guarded"] == forecasts["as_trained"]
     assert forecasts["as_trained"]["rmse_vs_naive"] < 0.92  # the oracle is at sqrt(0.75) = 0.87
     assert forecasts["ar"]["rmse_vs_naive"] < 0.92  # AR(p) finds lag 1 too
-    assert metrics["test"] == forecasts["guarded"] and metrics["rmse_vs_naive"] == forecasts["guarded"]["rmse_vs_naive"]
+    assert metrics["test"] == forecasts["guarded"]
+    assert metrics["rmse_vs_naive"] == forecasts["guarded"]["rmse_vs_naive"]
     # every day of the test split is a target: the first scored date is the split's first row
     assert metrics["scored"]["first"] == metrics["split"]["test"][0]
     assert metrics["scored"]["last"] == metrics["split"]["test"][1]
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] == 60
-    for name in ("metrics.json", "predictions.csv", "config.json", "scalers.json", "history.csv", "weights.json",
-                 "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png", "interpretability.png"):
+    for name in ("metrics.json", "predictions.csv", "config.json", "scalers.json", "history.csv",
+                 "weights.json", "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png",
+                 "interpretability.png"):
         assert (tmp_path / "run" / name).exists(), name
     reloaded, data, _, _ = forecasting.load_run(STAGE, tmp_path / "run")
     np.testing.assert_allclose(forecasting.network_prices(reloaded, data, "test")[:, 0],
@@ -136,7 +139,8 @@ def test_the_best_epoch_is_chosen_on_the_select_half_only(tmp_path):
     losses = result.history["val_loss"]
     assert result.best_epoch == int(np.argmin(losses)) + 1
     assert forecasting.scaled_loss(forecaster, data.splits["select"]) == pytest.approx(min(losses))
-    assert len(data.splits["select"].anchors) + len(data.splits["guard"].anchors) == len(data.splits["validation"].anchors)
+    halves = len(data.splits["select"].anchors) + len(data.splits["guard"].anchors)
+    assert halves == len(data.splits["validation"].anchors)
     assert data.splits["select"].anchors[-1] < data.splits["guard"].anchors[0]
 
 

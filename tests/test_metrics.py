@@ -21,8 +21,10 @@ positive = st.floats(min_value=1e-3, max_value=1e6)
 @given(arrays(np.float64, st.integers(2, 50), elements=finite), st.data())
 def test_rmse_mae_r2_match_sklearn(y_true, data):
     y_pred = data.draw(arrays(np.float64, len(y_true), elements=finite))
-    assert metrics.rmse(y_true, y_pred) == pytest.approx(math.sqrt(skm.mean_squared_error(y_true, y_pred)), rel=1e-9, abs=1e-9)
-    assert metrics.mae(y_true, y_pred) == pytest.approx(skm.mean_absolute_error(y_true, y_pred), rel=1e-9, abs=1e-9)
+    assert metrics.rmse(y_true, y_pred) == pytest.approx(math.sqrt(skm.mean_squared_error(y_true, y_pred)),
+                                                         rel=1e-9, abs=1e-9)
+    assert metrics.mae(y_true, y_pred) == pytest.approx(skm.mean_absolute_error(y_true, y_pred),
+                                                        rel=1e-9, abs=1e-9)
     assert metrics.r2(y_true, y_pred) == pytest.approx(skm.r2_score(y_true, y_pred), rel=1e-9, abs=1e-9)
 
 

@@ -29,7 +29,8 @@ def test_diebold_mariano_matches_a_hand_computation():
     centred = d - d.mean()
     variance = centred @ centred / n + sum(2 * (1 - k / (lags + 1)) * (centred[k:] @ centred[:-k]) / n
                                            for k in range(1, lags + 1))
-    expected = d.mean() / math.sqrt(variance / n) * math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    hln_correction = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)  # Harvey et al.
+    expected = d.mean() / math.sqrt(variance / n) * hln_correction
     statistic, p_value = diebold_mariano(reference, model, horizon)
     assert math.isclose(statistic, expected, rel_tol=1e-12)
     assert math.isclose(p_value, scipy_stats.t.sf(expected, n - 1), rel_tol=1e-12)

@@ -60,7 +60,8 @@ def test_windows_hold_the_right_rows_and_targets(goog, prepared):
     np.testing.assert_allclose(windows.inputs[k], expected_inputs, rtol=1e-5, atol=1e-5)
     close = prepared.close
     expected_targets = np.log(close[anchor + 1 : anchor + 4] / close[anchor])
-    np.testing.assert_allclose(prepared.target_scaler.inverse(windows.targets[k]), expected_targets, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(prepared.target_scaler.inverse(windows.targets[k]), expected_targets,
+                               rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(prepared.actual_prices("validation")[k], close[anchor + 1 : anchor + 4])
 
 
@@ -100,7 +101,8 @@ def test_a_series_without_volume_leaves_the_volume_feature_out(goog):
 
 def test_saved_scalers_are_reused_not_refitted(goog, prepared):
     scalers = (Standardizer.from_dict(prepared.feature_scaler.to_dict()), prepared.target_scaler)
-    other = prepare_forecast_data(goog.iloc[500:], lookback=60, horizon=3, scalers=scalers, feature_names=prepared.feature_names)
+    other = prepare_forecast_data(goog.iloc[500:], lookback=60, horizon=3, scalers=scalers,
+                                  feature_names=prepared.feature_names)
     np.testing.assert_array_equal(other.feature_scaler.mean, prepared.feature_scaler.mean)
 
 
@@ -183,7 +185,8 @@ def test_drift_is_the_training_mean_return_and_ar_recovers_a_planted_lag():
 @pytest.mark.parametrize(("change", "message"), [
     (lambda x: x.assign(Open=100.0, High=100.0, Low=100.0, Close=100.0), "never change"),
     (lambda x: x.assign(**{c: x[c] * 1e305 for c in ("Open", "High", "Low", "Close")}), "overflow float64"),
-    (lambda x: x.assign(Close=np.where(np.arange(len(x)) == 500, 1e-9, x["Close"])), "more than 1000x in one day"),
+    (lambda x: x.assign(Close=np.where(np.arange(len(x)) == 500, 1e-9, x["Close"])),
+     "more than 1000x in one day"),
 ])
 def test_degenerate_prices_fail_early_with_the_reason(goog, change, message):
     with pytest.raises(ValueError, match=message):
