@@ -59,7 +59,9 @@ def attention_per_lag(model: TransformerForecaster, inputs: np.ndarray, method: 
     """(lookback,) mean attention each lag day receives over all windows; sums to 1, index 0 = oldest."""
     if method not in METHODS:
         raise ValueError(f"unknown attention summary {method!r}: choose one of {METHODS}")
-    per_window = [_lag_weights(maps, model.horizon, method) for maps in collect_attention(model, inputs)]
+    # (batch, lookback) per batch of windows; a patch's weight is shared by its days
+    per_window = [model.tokens_to_days(_lag_weights(maps, model.horizon, method), inputs.shape[1])
+                  for maps in collect_attention(model, inputs)]
     mean = torch.cat(per_window).mean(dim=0).cpu().numpy().astype(np.float64)
     return mean / mean.sum()
 
@@ -105,7 +107,9 @@ def plot_attention(
     encoder = last.encoder[-1][0].mean(dim=0).cpu().numpy()  # (lookback, lookback), last layer, mean of heads
     cross = last.decoder_cross[-1][0].mean(dim=0).cpu().numpy()  # (label_len + horizon, lookback)
     day = np.arange(-lookback + 1, 1)  # 0 = the last known day
-    extent = [day[0] - 0.5, day[-1] + 0.5]
+    # Encoder tokens are days, or patches of patch_len days numbered back from the newest (0).
+    unit = "day" if model.patch_len == 1 else f"patch of {model.patch_len} days"
+    extent = [-encoder.shape[0] + 0.5, 0.5]
     window_date = str(data.dates[data.splits[split].anchors[-1]].date())
 
     fig = Figure(figsize=(13, 9))
@@ -115,7 +119,7 @@ def plot_attention(
     image = encoder_ax.imshow(encoder, cmap="viridis", aspect="auto", extent=[*extent, extent[1], extent[0]])
     fig.colorbar(image, ax=encoder_ax, fraction=0.046)
     encoder_ax.set(title=f"encoder self-attention (last layer), window ending {window_date}",
-                   xlabel="key: day (0 = last known)", ylabel="query: day")
+                   xlabel=f"key: {unit} (0 = last known)", ylabel=f"query: {unit}")
     known = cross.shape[0] - data.horizon
     image = cross_ax.imshow(cross, cmap="viridis", aspect="auto",
                             extent=[*extent, cross.shape[0] - 0.5, -0.5])
@@ -124,7 +128,7 @@ def plot_attention(
               + [f"forecast +{h}" for h in range(1, data.horizon + 1)])
     step = max(1, len(labels) // 12)
     cross_ax.set_yticks(range(0, len(labels), step), labels[::step], fontsize=8)
-    cross_ax.set(title="decoder cross-attention (last layer)", xlabel="encoder day (0 = last known)")
+    cross_ax.set(title="decoder cross-attention (last layer)", xlabel=f"encoder {unit} (0 = last known)")
 
     for method, style in (("cross", "-"), ("rollout", "--")):
         lag_ax.plot(day, attention_per_lag(model, inputs, method), ls=style, marker=".", color="tab:orange",

@@ -54,6 +54,12 @@ class CodeConfig(ForecastConfig):
     positions: str = option("learned", "learned: one trained vector per day of the window, so a query can single out "
                             "'the day k days ago'; sinusoidal: fixed codes (35-60 % of the oracle's skill at lag 20-50 "
                             "against ~90 %)", choices=("learned", "sinusoidal"))
+    # options for long windows (CodeLLM/README.md, "Long-range memory"); the defaults are the lag-k recipe
+    attention: str = option("explicit", "explicit: the softmax written out (its weights are kept); fused: "
+                            "torch's scaled_dot_product_attention whenever no weights are asked for",
+                            choices=("explicit", "fused"))
+    patch_len: int = option(1, "days per encoder token (PatchTST); 1 = one token per day")
+    linear_skip: bool = option(False, "add a linear map from the whole window to the forecast (DLinear-style)")
     dropout: float = option(0.2, "dropout in every block: 0.2 beat 0.1 on the validation splits of lag-50 series "
                             "(skill 0.70 vs 0.61); 0.3 did worse at lags 5 and 20")
     grad_clip: float = option(1.0, "cap the gradient norm: crash and earnings days are huge outliers")
@@ -69,7 +75,7 @@ class CodeConfig(ForecastConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("d_model", "heads", "encoder_layers", "decoder_layers", "ff_dim"):
+        for name in ("d_model", "heads", "encoder_layers", "decoder_layers", "ff_dim", "patch_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.d_model % self.heads:

@@ -23,12 +23,15 @@ from common.torch_utils import pick_device
 CHECKPOINT = "model.pt"  # the as-trained network's state_dict: what evaluate.py and compare.py load
 
 
-def build_model(config: Any, n_features: int, horizon: int, naive_output: list[float] | None = None) -> TransformerForecaster:
+def build_model(
+    config: Any, n_features: int, horizon: int, naive_output: list[float] | None = None
+) -> TransformerForecaster:
     return TransformerForecaster(
         n_features=n_features, horizon=horizon, d_model=config.d_model, heads=config.heads,
         encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers, ff_dim=config.ff_dim,
         dropout=config.dropout, label_len=config.label_len, naive_output=naive_output,
-        positions=config.positions, max_lookback=config.lookback,
+        positions=config.positions, max_lookback=config.lookback, attention=config.attention,
+        patch_len=config.patch_len, linear_skip=config.linear_skip,
     )
 
 
@@ -53,10 +56,12 @@ class TorchTransformerForecaster:
     def __init__(self, config: Any, data: ForecastData) -> None:
         self.config = config
         self.device = pick_device(config.device)
-        self.model = build_model(config, data.n_features, data.horizon, data.scaled_zero_return().tolist()).to(self.device)
+        self.model = build_model(config, data.n_features, data.horizon,
+                                 data.scaled_zero_return().tolist()).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
-        self.loss_fn = nn.MSELoss()  # on scaled log returns: the squared error the naive forecast is judged by
+        # on scaled log returns: the squared error the naive forecast is judged by
+        self.loss_fn = nn.MSELoss()
 
     def train_epoch(self, train: Windows, learning_rate: float, epoch: int) -> float:
         for group in self.optimizer.param_groups:
@@ -64,7 +69,8 @@ class TorchTransformerForecaster:
         inputs = torch.from_numpy(train.inputs).to(self.device)  # (windows, lookback, features)
         targets = torch.from_numpy(train.targets).to(self.device)  # (windows, horizon)
         # A generator seeded per epoch: the same order whatever ran before in the process.
-        order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch))
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        order = torch.randperm(len(inputs), generator=generator)
         self.model.train()
         total = 0.0
         for start in range(0, len(order), self.config.batch_size):
@@ -72,7 +78,8 @@ class TorchTransformerForecaster:
             loss = self.loss_fn(self.model(inputs[batch]), targets[batch])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            # Returns carry rare huge days (crashes, earnings): clipping keeps one batch from wrecking the weights.
+            # Returns carry rare huge days (crashes, earnings): clipping keeps one batch from wrecking
+            # the weights.
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
             total += loss.item() * len(batch)
