@@ -32,8 +32,8 @@ import numpy as np
 
 from common.paths import output_dir
 from common.runs import write_json, write_text
-from common.synthetic import lag_return_series, oracle_log_returns
-from common.timeseries import prepare_forecast_data
+from common.synthetic import lag_return_series, oracle_forecast, oracle_log_returns, skill_captured
+from common.timeseries import ForecastData, prepare_forecast_data
 
 FORECASTS = ("as_trained", "guarded", "ar", "linear")
 
@@ -49,19 +49,17 @@ def stage_runner(model: str) -> tuple[Any, Any]:
     return CodeConfig, run
 
 
+def rmse_vs_naive(data: ForecastData, split: str, forecast: np.ndarray) -> float:
+    """RMSE of a (windows,) next-close forecast on `split` / the naive forecast's RMSE."""
+    actual, naive = data.actual_prices(split)[:, 0], data.anchor_close(split)
+    return float(np.sqrt(np.mean((actual - forecast) ** 2)) / np.sqrt(np.mean((actual - naive) ** 2)))
+
+
 def oracle_ratio(prices: Any, lag: int, phi: float, lookback: int) -> float:
     """Test RMSE of the oracle forecast / naive RMSE, on exactly the stages' test windows."""
     data = prepare_forecast_data(prices, lookback=lookback, horizon=1)
-    anchors = data.splits["test"].anchors
-    rows = prices.index.get_indexer(data.dates[anchors])
-    oracle = data.anchor_close("test") * np.exp(oracle_log_returns(prices, lag, phi)[rows])
-    actual = data.actual_prices("test")[:, 0]
-    naive = data.anchor_close("test")
-    return float(np.sqrt(np.mean((actual - oracle) ** 2)) / np.sqrt(np.mean((actual - naive) ** 2)))
-
-
-def skill(ratio: float, oracle: float) -> float:
-    return (1 - ratio) / (1 - oracle) if oracle < 1 else float("nan")
+    oracle = oracle_forecast(data, prices, oracle_log_returns(prices, lag, phi), "test")
+    return rmse_vs_naive(data, "test", oracle)
 
 
 def run_one(model: str, csv: Path, out: Path, seed: int, lookback: int) -> dict[str, Any]:
@@ -109,7 +107,7 @@ def table(results: list[dict[str, Any]], models: list[str]) -> str:
 
         def shown(row: dict, model: str, name: str, random_walk: bool = random_walk) -> float:
             ratio = row[model][name]
-            return ratio if random_walk else skill(ratio, row["oracle"])
+            return ratio if random_walk else skill_captured(ratio, row["oracle"])
 
         reference = models[0]
         for model in models:

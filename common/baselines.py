@@ -6,7 +6,8 @@
 - drift: naive plus the training split's mean log return per step (the "trend" a model can learn
   from the intercept alone; on a rising stock it beats naive by a hair with no skill at all).
 - ar: an autoregression of the next returns on the last p daily log returns (OLS with an
-  intercept, fitted on train, p ≤ 10 chosen on the validation split's "select" half).
+  intercept, fitted on train, p ≤ 10 chosen on the validation split's "select" half); `fit_ar_order`
+  fits one of a given order (the long-range benchmark's AR(k)).
 - moving_average: the mean of the last `window` closes.
 - linear: ridge regression from the same scaled windows to the same scaled log-return targets; the
   penalty is chosen on the "select" half, and metrics.json says when it sits on the grid's edge
@@ -91,6 +92,18 @@ def ar_predict(data: ForecastData, split: str, order: int, coefficients: np.ndar
     return data.anchor_close(split)[:, None] * np.exp(_lagged_returns(data, split, order) @ coefficients)
 
 
+def fit_ar_order(data: ForecastData, order: int) -> np.ndarray:
+    """(1 + order, horizon) OLS coefficients (intercept, then lags 1..order) of the next returns on the
+    last `order` daily log returns, fitted on the training windows; forecast with `ar_predict`."""
+    train = data.splits["train"]
+    if not 1 <= order <= int(train.anchors.min()):
+        raise ValueError(f"an AR({order}) needs {order} past returns before the first training window, which "
+                         f"has {int(train.anchors.min())}: use a longer lookback or a smaller order")
+    targets = data.target_scaler.inverse(train.targets)  # (windows, horizon) log returns
+    coefficients, *_ = np.linalg.lstsq(_lagged_returns(data, "train", order), targets, rcond=None)
+    return coefficients
+
+
 def fit_ar(data: ForecastData) -> tuple[int, np.ndarray, dict]:
     """OLS of the next returns on the last p returns, for p = 1..10 (fewer when the windows start
     too early to have p past returns); p with the lowest RMSE on the "select" half wins."""
@@ -102,7 +115,7 @@ def fit_ar(data: ForecastData) -> tuple[int, np.ndarray, dict]:
     actual = data.actual_prices(SELECT)
     best = None
     for order in range(1, max_order + 1):
-        coefficients, *_ = np.linalg.lstsq(_lagged_returns(data, "train", order), targets, rcond=None)
+        coefficients = fit_ar_order(data, order)
         error = rmse(actual, ar_predict(data, SELECT, order, coefficients))
         if best is None or error < best[0]:
             best = (error, order, coefficients)

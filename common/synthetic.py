@@ -19,13 +19,22 @@ the optional "markers" below.
 Markers (off by default, `marker_prob = 0`): each day is a marker day with probability
 `marker_prob`; its Volume is multiplied by `MARKER_VOLUME_FACTOR` and the return `lag` days later gets
 an extra jump of `MARKER_JUMP_IN_NOISE` · noise. A model then has to notice a volume spike and
-remember it for `lag` days. `oracle_log_returns` ignores markers: it is exact only without them.
+remember it for `lag` days. `marker_return_series` also returns which days are markers, and
+`oracle_log_returns` given them (and the noise) is the exact oracle of such a series.
+
+Yardsticks shared by the benchmarks: `oracle_forecast` puts the oracle on a forecasting split's
+windows, and `skill_captured` says how much of the oracle's edge over naive a forecast gets.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from common.timeseries import ForecastData
 
 START_PRICE = 100.0
 # Intraday range: High/Low sit this fraction (half-normal scale) beyond max/min(Open, Close).
@@ -61,6 +70,24 @@ def lag_return_series(
     discarded, so the returns are stationary from the first row. Open is the previous close, High and
     Low bracket Open and Close with a small random range, Volume is lognormal. Deterministic in `seed`.
     """
+    return marker_return_series(n_days, lag, phi, noise, seed, start, marker_prob)[0]
+
+
+def marker_return_series(
+    n_days: int = 2500,
+    lag: int = 20,
+    phi: float = 0.0,
+    noise: float = 0.01,
+    seed: int = 0,
+    start: str = "2010-01-04",
+    marker_prob: float = 0.05,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """(prices, markers): `lag_return_series` with the same arguments (the very same frame), and
+    (n_days,) bool, True on the marker days. A marker day's Volume is `MARKER_VOLUME_FACTOR` times its
+    usual value and the log return `lag` rows later gets MARKER_JUMP_IN_NOISE · noise added. With
+    phi = 0 the markers are the only signal: a forecaster must spot a rare volume spike exactly `lag`
+    days back, which no average over the window shows.
+    """
     if n_days < 2:
         raise ValueError(f"n_days must be at least 2, got {n_days}")
     if lag < 1:
@@ -91,18 +118,26 @@ def lag_return_series(
     volume = np.where(markers[1:], volume * MARKER_VOLUME_FACTOR, volume).round()
 
     dates = pd.bdate_range(start=start, periods=n_days, name="Date")
-    return pd.DataFrame({"Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume},
-                        index=dates)
+    frame = pd.DataFrame({"Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume},
+                         index=dates)
+    return frame, markers[1:].copy()  # markers[1:]: the frame's rows (markers[0] is day -1)
 
 
-def oracle_log_returns(prices: pd.DataFrame, lag: int, phi: float) -> np.ndarray:
-    """(rows,) for each day t the best forecast of r_{t+1} made at the close of day t: phi * r_{t+1-lag}.
+def oracle_log_returns(
+    prices: pd.DataFrame, lag: int, phi: float, markers: np.ndarray | None = None, noise: float | None = None
+) -> np.ndarray:
+    """(rows,) for each day t the best forecast of r_{t+1} made at the close of day t: phi * r_{t+1-lag},
+    plus MARKER_JUMP_IN_NOISE · noise when day t+1-lag is a marker day (`markers`, (rows,) bool, from
+    `marker_return_series`; `noise` is then required).
 
     Aligned with `prices`' rows; NaN where r_{t+1-lag} is not in the frame (the first `lag` rows).
     Turn it into a price forecast with close_t * exp(oracle_t).
     """
     if lag < 1:
         raise ValueError(f"lag must be at least 1 day, got {lag}")
+    if markers is not None and (noise is None or len(markers) != len(prices)):
+        raise ValueError("markers need the series' noise and one flag per row of prices "
+                         f"(got noise={noise}, {len(markers)} flags for {len(prices)} rows)")
     log_close = np.log(prices["Close"].to_numpy(dtype=np.float64))
     returns = np.full(len(log_close), np.nan)
     returns[1:] = np.diff(log_close)  # returns[t] = r_t
@@ -110,4 +145,20 @@ def oracle_log_returns(prices: pd.DataFrame, lag: int, phi: float) -> np.ndarray
     # oracle[t] = phi * returns[t + 1 - lag]: shift `returns` forward by lag - 1 rows.
     shift = lag - 1
     oracle[shift:] = phi * returns[: len(returns) - shift]
+    if markers is not None:
+        flags = np.asarray(markers[: len(returns) - shift], dtype=np.float64)
+        oracle[shift:] += MARKER_JUMP_IN_NOISE * noise * flags
     return oracle
+
+
+def oracle_forecast(data: ForecastData, prices: pd.DataFrame, oracle: np.ndarray, split: str) -> np.ndarray:
+    """(windows,) the oracle's next-close forecasts on `split`'s windows of `data` (built from `prices`
+    with horizon 1): close_t · exp(oracle_t), `oracle` aligned with `prices`' rows."""
+    rows = prices.index.get_indexer(data.dates[data.splits[split].anchors])
+    return data.anchor_close(split) * np.exp(oracle[rows])
+
+
+def skill_captured(rmse_ratio: float, oracle_ratio: float) -> float:
+    """(1 - RMSE / naive RMSE) / (1 - oracle RMSE / naive RMSE): 1 = everything the oracle gets over
+    naive, 0 = naive, negative = worse than naive. NaN when the oracle has no edge to capture."""
+    return (1 - rmse_ratio) / (1 - oracle_ratio) if oracle_ratio < 1 else float("nan")
