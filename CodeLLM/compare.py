@@ -4,7 +4,7 @@
     python CodeLLM/compare.py --folds 6            # plus walk-forward: 6 folds, each refitting both models
     python CodeLLM/compare.py --lookback 120       # other data settings: both stages are retrained
     python CodeLLM/compare.py --speed-lookbacks 30,60,120   # a shorter speed sweep
-    python CodeLLM/compare.py --dry-run --memory-out /tmp/m --code-out /tmp/c --out /tmp/cmp   # plumbing only
+    python CodeLLM/compare.py --preset tiny --memory-out /tmp/m --code-out /tmp/c --out /tmp/cmp  # plumbing
 
 A stage whose results are missing, or were made with other data settings (ticker, CSV, dates,
 lookback, horizon, split fractions...), is trained first by calling its `run(config)` with those
@@ -17,26 +17,29 @@ forward folds; speed numbers; attention and saliency per lag), predictions.png,
 cumulative_error.png, interpretability.png and speed_vs_lookback.png.
 """
 
+# ruff: noqa: E402
+
 from __future__ import annotations
 
-import os
+from common import runtime
 
-# Let idle OpenMP threads sleep instead of spin: TensorFlow and PyTorch share 2 cores in this
-# process, and spinning threads of one steal the cores the other needs (see CodeLLM/train.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if __name__ == "__main__":
+    # Read by OpenMP and TensorFlow as they load: idle threads sleep (TensorFlow and PyTorch share the
+    # cores in this process), TensorFlow stays quiet and deterministic. Before importing either.
+    runtime.prepare_environment()
 
 import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from CodeLLM import comparison_report as report
-from CodeLLM.train import CodeConfig, setup_threads
-from common.config import option, parse_config, run_cli
+from CodeLLM.train import CodeConfig
+from common.config import option, parse_config, preset_config, run_cli
 from common.forecast_setup import ForecastDataConfig
 from common.forecasting import load_run, time_inference, walk_forward
 from common.paths import output_dir
@@ -45,11 +48,13 @@ from common.runs import prepare_run_dir, read_json, write_json, write_text
 
 # The settings that decide which windows and test targets a run saw: they must agree to compare.
 DATA_KEYS = ("ticker", "csv", "start", "end", "source", "lookback", "horizon", "train_fraction",
-             "validation_fraction", "ma_window", "dry_run")
+             "validation_fraction", "ma_window", "preset")
 
 
 @dataclass
 class CompareConfig(ForecastDataConfig):
+    # tiny: both stages' tiny presets and a two-point speed sweep: checks the plumbing in seconds
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"tiny": dict(speed_lookbacks="30,60")}
     memory_out: str = option(str(output_dir("MemoryLLM")), "MemoryLLM's run folder (trained there if missing or different)")
     code_out: str = option(str(output_dir("CodeLLM")), "CodeLLM's run folder (trained there if missing or different)")
     out: str = option(str(output_dir("comparison")), "folder for the comparison's table and plots")
@@ -73,16 +78,15 @@ def parse_lookbacks(text: str) -> list[int]:
 
 def stage_configs(config: CompareConfig) -> tuple[Any, CodeConfig]:
     """(MemoryConfig, CodeConfig): each stage's own model defaults with the comparison's data
-    settings, seed, threads and run folder (tiny models for --dry-run)."""
-    from CodeLLM.train import dry_run_config as code_dry_run
+    settings, seed, threads, preset and run folder."""
     from MemoryLLM.train import MemoryConfig
-    from MemoryLLM.train import dry_run_config as memory_dry_run
 
-    data_settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(ForecastDataConfig)}
-    memory = MemoryConfig(**data_settings, out=config.memory_out)
-    code = CodeConfig(**data_settings, threads=config.threads, out=config.code_out)
-    if config.dry_run:
-        return memory_dry_run(memory), code_dry_run(code)
+    data_settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(ForecastDataConfig)
+                     if field.name != "preset"}
+    memory = preset_config(MemoryConfig, config.preset, **data_settings, out=config.memory_out)
+    code = preset_config(CodeConfig, config.preset, **data_settings, out=config.code_out)
+    if not config.preset:
+        code.threads = config.threads  # a preset's threads (tiny: 1) win, as they did before
     return memory, code
 
 
@@ -199,24 +203,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def run(config: CompareConfig) -> dict[str, Any]:
     """Train what is missing, then compare both stages' runs; returns comparison.json's content."""
-    started = time.perf_counter()
     lookbacks = parse_lookbacks(config.speed_lookbacks)
-    if config.dry_run:
-        lookbacks = [lookback for lookback in lookbacks if lookback <= 60][:2] or [16]
     if config.folds < 0 or config.threads < 0:
         raise ValueError(f"--folds and --threads must be 0 or more, got {config.folds} and {config.threads}")
-    setup_threads(config.threads)
-    # isort: off
-    import MemoryLLM.train  # noqa: F401  (first: it sets TensorFlow's logging and oneDNN options, then loads it)
-    import tensorflow as tf
-    # isort: on
+    with runtime.torch_settings(config.threads), runtime.tensorflow_settings(config.threads, inter_op=1):
+        return compare(config, lookbacks)
 
-    try:
-        if config.threads:
-            tf.config.threading.set_intra_op_parallelism_threads(config.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)  # small graphs: one op at a time is enough
-    except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test): its settings stay
-        pass
+
+def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
+    started = time.perf_counter()
     out = prepare_run_dir(config.out)
 
     metrics = ensure_runs(config)

@@ -9,19 +9,21 @@ network is fitted on the new series. Results go to `--out`/evaluate/<series>/ (s
 common/forecast_evaluate.py), so the training run's own results are never overwritten.
 """
 
+# ruff: noqa: E402
+
 from __future__ import annotations
 
-import os
+from common import runtime
 
-# Idle OpenMP threads sleep instead of spinning (see CodeLLM/train.py); read when PyTorch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if __name__ == "__main__":
+    runtime.prepare_environment()  # read by TensorFlow / OpenMP as they load: before importing them
 
-from typing import Any  # noqa: E402
+from typing import Any
 
-from CodeLLM.train import STAGE  # noqa: E402
-from common.config import parse_config, run_cli  # noqa: E402
-from common.forecast_evaluate import EvaluateConfig, evaluate  # noqa: E402
-from common.paths import output_dir  # noqa: E402
+from CodeLLM.train import STAGE
+from common.config import parse_config, run_cli
+from common.forecast_evaluate import EvaluateConfig, evaluate
+from common.paths import output_dir
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

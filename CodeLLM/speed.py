@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from CodeLLM.model import TransformerForecaster, count_parameters
+from common import runtime
 
 
 class LSTMForecaster(nn.Module):
@@ -105,7 +106,14 @@ def speed_vs_lookback(
     # Gradients through hundreds of LSTM steps fade into denormal floats, which x86 CPUs handle ~10x
     # slower: measured 14 ms vs 1.9 ms per window at lookback 250. That is a CPU quirk, not the
     # architecture, so both models run with denormals flushed to zero (as training does).
-    torch.set_flush_denormal(True)
+    with runtime.denormals_flushed():
+        return _sweep(config, lookbacks, batch_size, batches, budget_seconds, n_features, seed)
+
+
+def _sweep(
+    config: Any, lookbacks: list[int], batch_size: int, batches: int, budget_seconds: float, n_features: int,
+    seed: int,
+) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(seed)
     keys = ("train_ms_per_window", "epoch_seconds_per_1000_windows", "predict_ms_per_window")
     results: dict[str, Any] = {

@@ -4,7 +4,7 @@ indicators, on exactly the windows and test targets MemoryLLM's LSTM sees.
     python CodeLLM/train.py                            # GOOG, offline
     python CodeLLM/train.py --horizon 5 --lookback 120 # five days ahead from ~6 months of history
     python CodeLLM/train.py --csv prices.csv           # any daily series with Date and Close columns
-    python CodeLLM/train.py --dry-run                  # seconds: checks the plumbing, not the model
+    python CodeLLM/train.py --preset tiny              # seconds: checks the plumbing, not the model
     python CodeLLM/evaluate.py --csv other.csv         # reuse the trained model on another series
 
 Everything but the network is the shared forecasting harness (`common/forecasting.py`), the same
@@ -17,21 +17,18 @@ returns_scatter.png, loss.png, interpretability.png and attention.png. Ctrl-C st
 best epoch so far is still evaluated.
 """
 
+# ruff: noqa: E402
+
 from __future__ import annotations
 
-import os
+from common import runtime
 
-# Let idle OpenMP threads sleep instead of spin. On a shared 2-core machine a spinning thread takes the
-# core its partner needs: a 2-thread epoch measured 15x slower than a 1-thread one under load without
-# it. OpenMP reads this when PyTorch loads, hence before any import that may load torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if __name__ == "__main__":
+    runtime.prepare_environment()  # OpenMP reads its settings as PyTorch loads: before `import torch`
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import Any, ClassVar
 
 from CodeLLM.training import TorchTransformerForecaster
 from common import forecasting
@@ -43,6 +40,11 @@ from common.timeseries import ForecastData
 
 @dataclass
 class CodeConfig(ForecastConfig):
+    # tiny: fast, and checks that every file gets written, not that the model learns
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": dict(d_model=8, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=16, epochs=2, patience=2,
+                     warmup_epochs=0, threads=1),  # a tiny model splits badly across threads: one is fastest
+    }
     # model: small on purpose; ~1,700 training windows cannot feed a big one
     d_model: int = option(32, "width of each day's token; 32 is plenty for 11 features")
     heads: int = option(4, "attention heads of 8 channels each, each free to watch different days")
@@ -69,7 +71,7 @@ class CodeConfig(ForecastConfig):
     warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
     patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
     # bookkeeping
-    threads: int = option(0, "PyTorch CPU threads (0 = one per core, torch's default)")
+    threads: int = option(0, "PyTorch CPU threads (0 = one per physical core)")
     device: str = option("auto", "auto uses CUDA or Apple MPS when present, else the CPU")
     out: str = option(str(output_dir("CodeLLM")), "run folder for results, weights and plots")
 
@@ -86,23 +88,6 @@ class CodeConfig(ForecastConfig):
             raise ValueError(f"--dropout must be in [0, 1) and --grad-clip positive, got {self.dropout}, {self.grad_clip}")
 
 
-def dry_run_config(config: CodeConfig) -> CodeConfig:
-    """Tiny and fast: checks that every file gets written, not that the model learns."""
-    return dataclasses.replace(
-        config, d_model=8, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=16,
-        epochs=min(config.epochs, 2), patience=min(config.patience, 2), warmup_epochs=0, dry_run=True,
-        threads=1,  # a tiny model splits badly across threads: on a busy machine one thread is 10x faster
-    )
-
-
-def setup_threads(threads: int) -> None:
-    """Pin PyTorch's CPU threads (more threads than cores only adds contention) and flush denormal
-    floats to zero: gradients that fade below ~1e-38 otherwise take a slow path on x86 CPUs."""
-    if threads > 0:
-        torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)
-
-
 def attention_plot(forecaster: Forecaster, data: ForecastData, out: Path) -> None:
     from CodeLLM.attention import plot_attention
 
@@ -116,16 +101,12 @@ STAGE = Stage(name="CodeLLM", model="transformer", label="Transformer", config_c
 def run(config: CodeConfig, verbose: bool = True) -> dict[str, Any]:
     """Train and score the Transformer as `config` says (compare.py calls this, not the command line)."""
     config.validate()
-    setup_threads(config.threads)
-    return forecasting.run(STAGE, config, verbose)
+    with runtime.torch_settings(config.threads):
+        return forecasting.run(STAGE, config, verbose)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    config = parse_config(CodeConfig, argv, description=__doc__)
-    config.validate()  # the options as given, before a preset replaces any of them
-    if config.dry_run:
-        config = dry_run_config(config)
-    return run(config)
+    return run(parse_config(CodeConfig, argv, description=__doc__))
 
 
 if __name__ == "__main__":

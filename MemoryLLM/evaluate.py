@@ -9,7 +9,14 @@ Results go to OUT/evaluate/<series>/ (see common/forecast_evaluate.py), never ov
 run's own files: metrics.json with the as-trained and guarded LSTM beside the baselines, and plots.
 """
 
+# ruff: noqa: E402
+
 from __future__ import annotations
+
+from common import runtime
+
+if __name__ == "__main__":
+    runtime.prepare_environment()  # read by TensorFlow / OpenMP as they load: before importing them
 
 from common.config import parse_config, run_cli
 from common.forecast_evaluate import EvaluateConfig, evaluate

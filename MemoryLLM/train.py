@@ -4,7 +4,7 @@ indicators, and score it on the test split beside naive, drift, AR, moving-avera
     python MemoryLLM/train.py                          # GOOG (embedded, offline)
     python MemoryLLM/train.py --horizon 5               # every step 1..5 days ahead, at once
     python MemoryLLM/train.py --csv prices.csv --out outputs/MemoryLLM/mine
-    python MemoryLLM/train.py --dry-run                # tiny settings: checks the plumbing in seconds
+    python MemoryLLM/train.py --preset tiny            # tiny settings: checks the plumbing in seconds
     python MemoryLLM/evaluate.py --out outputs/MemoryLLM --csv other.csv   # reuse the trained model
 
 Everything but the network is the shared forecasting harness (`common/forecasting.py`): windows and
@@ -13,37 +13,45 @@ half, the guard (a Diebold-Mariano test against naive on its second half), the b
 and the plots. This file only says how to build, train and save a Keras LSTM.
 """
 
+# ruff: noqa: E402
+
 from __future__ import annotations
+
+from common import runtime
+
+if __name__ == "__main__":
+    # TensorFlow reads these as it loads: its C++ INFO lines stay quiet, and its oneDNN kernels (whose
+    # summation order may vary between runs) stay off, so a seed gives the same numbers.
+    runtime.prepare_environment()
 
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-# Set before TensorFlow loads (importing keras loads it): level 3 hides TensorFlow's C++ INFO lines and
-# a harmless tf.data version notice; oneDNN stays off because its summation order may vary between runs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from common import forecasting  # noqa: E402
-from common.config import option, parse_config, run_cli  # noqa: E402
-from common.forecasting import ForecastConfig, Stage  # noqa: E402
-from common.paths import output_dir  # noqa: E402
-from common.timeseries import ForecastData, Windows  # noqa: E402
-from MemoryLLM.interpret import lag_saliency  # noqa: E402
-from MemoryLLM.model import build_model  # noqa: E402
+from common import forecasting
+from common.config import option, parse_config, run_cli
+from common.forecasting import ForecastConfig, Stage
+from common.paths import output_dir
+from common.timeseries import ForecastData, Windows
+from MemoryLLM.interpret import lag_saliency
+from MemoryLLM.model import build_model
 
 WEIGHTS_FILE = "model.weights.h5"  # the as-trained network (best epoch): what evaluate.py loads
 
 
 @dataclass
 class MemoryConfig(ForecastConfig):
+    # tiny: settings that still exercise every file a run writes (same windows as the real run)
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": dict(epochs=2, units=8, layers=1, patience=1, warmup_epochs=0),
+    }
     units: int = option(64, "LSTM hidden size: room to carry a return across the 60-day window")
     layers: int = option(1, "stacked LSTM layers; one is enough to remember a lagged return")
     dropout: float = option(0.3, "dropout of whole indicator channels per window (never the day clock): without it "
@@ -66,11 +74,6 @@ class MemoryConfig(ForecastConfig):
             raise ValueError(f"--units and --layers must be at least 1, got {self.units} and {self.layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout is a probability in [0, 1), got {self.dropout}")
-
-
-def dry_run_config(config: MemoryConfig) -> MemoryConfig:
-    """Tiny settings that still exercise every file a run writes (same windows as the real run)."""
-    return replace(config, epochs=min(config.epochs, 2), units=8, layers=1, patience=1, warmup_epochs=0, dry_run=True)
 
 
 class KerasLSTMForecaster:
@@ -145,15 +148,12 @@ STAGE = Stage(name="MemoryLLM", model="lstm", label="LSTM", config_cls=MemoryCon
 
 def run(config: MemoryConfig, verbose: bool = True) -> dict[str, Any]:
     """Train and score the LSTM as `config` says (compare.py calls this, not the command line)."""
-    return forecasting.run(STAGE, config, verbose)
+    with runtime.tensorflow_settings():
+        return forecasting.run(STAGE, config, verbose)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_config(MemoryConfig, argv, description=__doc__)
-    config.validate()  # the options as given, before a preset replaces any of them
-    if config.dry_run:
-        config = dry_run_config(config)
-    return run(config)
+    return run(parse_config(MemoryConfig, argv, description=__doc__))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ class ForecastDataConfig:
     )
     ma_window: int = option(5, "days averaged by the moving-average baseline (one trading week)")
     seed: int = option(42, "seed for weights, shuffling and dropout: same seed, same metrics")
-    dry_run: bool = option(False, "tiny, fast settings for smoke tests: checks the plumbing, not the model")
+    preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing, not the "
+                                 "model)")
 
 
 def data_info(config: ForecastDataConfig, prices: Any) -> dict[str, Any]:

@@ -75,36 +75,50 @@ def resolve_threads(threads: int) -> int:
 
 
 @contextlib.contextmanager
-def torch_settings(threads: int = 0) -> Iterator[int]:
-    """PyTorch's CPU threads (0: one per physical core) and denormal flushing, for the `with` block;
-    yields the thread count. Gradients that fade below ~1e-38 (a tanh RNN's, an LSTM's) take a slow path
-    on x86 CPUs: flushing them to zero changes no result that matters."""
+def denormals_flushed() -> Iterator[None]:
+    """Floats below ~1e-38 become zero in PyTorch's CPU kernels for the `with` block. Gradients that fade
+    into such denormal floats (a tanh RNN's, an LSTM's over hundreds of steps) take a path about 10x
+    slower on x86 CPUs; flushing them changes no result that matters."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(resolve_threads(threads))
     torch.set_flush_denormal(True)
     try:
-        yield torch.get_num_threads()
+        yield
     finally:
-        torch.set_num_threads(before)
         torch.set_flush_denormal(False)
 
 
 @contextlib.contextmanager
-def tensorflow_settings(threads: int = 0) -> Iterator[None]:
-    """TensorFlow's logger to errors only and its thread pools (intra-op: 0 = one per physical core;
-    inter-op: one, as small graphs gain nothing from running ops side by side), for the `with` block.
-    TensorFlow fixes its pools when it first runs an op: in a process where it already ran (a notebook,
-    a test) the pools stay as they are."""
+def torch_settings(threads: int = 0) -> Iterator[int]:
+    """PyTorch's CPU threads (0: one per physical core) and denormal flushing, for the `with` block;
+    yields the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(resolve_threads(threads))
+    try:
+        with denormals_flushed():
+            yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def tensorflow_settings(intra_op: int = 0, inter_op: int = 0) -> Iterator[None]:
+    """TensorFlow's logger to errors only, and its thread pools where asked (0 keeps TensorFlow's own
+    choice), for the `with` block. Small graphs gain nothing from running ops side by side: one inter-op
+    thread suits them. TensorFlow fixes its pools when it first runs an op: in a process where it
+    already ran (a notebook, a test) the pools stay as they are."""
     import tensorflow as tf
 
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.ERROR)
     with contextlib.suppress(RuntimeError):
-        tf.config.threading.set_intra_op_parallelism_threads(resolve_threads(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        if intra_op:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
     try:
         yield
     finally:

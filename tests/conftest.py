@@ -1,13 +1,19 @@
-"""Shared fixtures: the embedded GOOG prices, loaded once per test session."""
+"""Shared fixtures: the embedded GOOG prices (loaded once per session) and one PyTorch thread.
+
+The test session is an entry point like a training script: it sets the environment that PyTorch's
+OpenMP and TensorFlow read as they load, so tests get the numbers the scripts get (common/runtime.py).
+"""
 
 from __future__ import annotations
 
-import sys
+from common import runtime
 
-import pandas as pd
-import pytest
+runtime.prepare_environment()
 
-from common.data import load_prices
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from common.data import load_prices  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -15,10 +21,8 @@ def goog() -> pd.DataFrame:
     return load_prices("GOOG", source="embedded")
 
 
-@pytest.fixture(autouse=True)
-def _restore_float_mode():
-    """Training scripts flush denormal floats to zero for speed (a process-wide CPU flag); undo it
-    after each test so tests that generate tiny floats (hypothesis) see the normal mode."""
-    yield
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_flush_denormal(False)
+@pytest.fixture
+def one_thread():
+    """Tiny models split badly across threads: one thread is faster and leaves the other core free."""
+    with runtime.torch_settings(threads=1):
+        yield

@@ -18,17 +18,11 @@ from CodeLLM.train import CodeConfig
 from CodeLLM.training import CHECKPOINT, TorchTransformerForecaster, build_model, predict_scaled
 from common import forecasting
 from common.baselines import naive_forecast
+from common.config import preset_config
 from common.forecast_setup import load_forecast_data
 from common.seed import set_seed
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models split badly across threads; one thread is faster and leaves the other core free."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def small_model(horizon: int = 1, label_len: int = 4, dropout: float = 0.0) -> TransformerForecaster:
@@ -159,7 +153,7 @@ def test_train_dry_run_writes_everything_and_evaluate_reproduces_it(tmp_path):
 
 
 def dry_forecaster(seed_config: CodeConfig | None = None) -> tuple[TorchTransformerForecaster, CodeConfig, object]:
-    config = seed_config or train_script.dry_run_config(CodeConfig())
+    config = seed_config or preset_config(CodeConfig, "tiny")
     data, _ = load_forecast_data(config)
     set_seed(config.seed)
     return TorchTransformerForecaster(config, data), config, data

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
 from common import show_data
-from common.config import build_parser, config_from_dict, option, parse_config
+from common.config import build_parser, config_from_dict, option, parse_config, preset_config
 from common.forecast_report import write_forecast_run
 from common.runs import atomic_path, read_json, write_json
 from common.seed import set_seed
@@ -34,6 +35,27 @@ def test_config_flags_defaults_and_help():
     assert "--lookback" in help_text and "days of history (70 % of them train) (default: 60)" in help_text
     with pytest.raises(SystemExit):
         parse_config(ToyConfig, ["--cell", "transformer"])
+
+
+@dataclass
+class PresetToy:
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {"lookback": 8, "rate": 0.1}}
+    lookback: int = option(60, "days of history")
+    rate: float = option(1e-3, "learning rate")
+    preset: str = option("", "named settings")
+
+
+def test_a_preset_is_resolved_once_and_the_flags_given_win():
+    tiny = PresetToy(lookback=8, rate=0.1, preset="tiny")
+    assert parse_config(PresetToy, ["--preset", "tiny"]) == tiny
+    assert parse_config(PresetToy, ["--dry-run"]) == tiny  # --dry-run is short for --preset tiny
+    assert parse_config(PresetToy, ["--lookback", "12", "--preset", "tiny"]) == PresetToy(12, 0.1, "tiny")
+    assert parse_config(PresetToy, []) == PresetToy()
+    assert preset_config(PresetToy, "tiny", rate=0.5) == PresetToy(8, 0.5, "tiny")
+    with pytest.raises(SystemExit):
+        parse_config(PresetToy, ["--preset", "huge"])
+    with pytest.raises(ValueError, match="unknown preset 'huge' for PresetToy: known presets are tiny"):
+        preset_config(PresetToy, "huge")
 
 
 def test_config_from_dict_ignores_unknown_keys():

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 pytest.importorskip("MemoryLLM.train")  # the comparison needs both stages (Keras / TensorFlow)
 from CodeLLM import compare  # noqa: E402
@@ -17,15 +16,10 @@ from CodeLLM.speed import matching_lstm, speed_vs_lookback  # noqa: E402
 from CodeLLM.train import CodeConfig  # noqa: E402
 from common.config import parse_config  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' numpy conversion notices
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Keras' numpy conversion notices
+              pytest.mark.usefixtures("one_thread")]  # tests/conftest.py
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_compare_dry_run_trains_missing_stages_and_writes_everything(tmp_path):

@@ -20,6 +20,7 @@ import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from common import forecasting
+from common.config import preset_config
 from common.data import load_prices
 from common.paths import DATA_DIR, REPO_ROOT
 from common.seed import set_seed
@@ -105,7 +106,7 @@ def test_same_seed_same_metrics(dry_run, tmp_path):
 
 def test_saved_weights_reload_to_identical_forecasts(goog, tmp_path):
     data = prepare_forecast_data(goog)
-    config = train.dry_run_config(train.MemoryConfig())
+    config = preset_config(train.MemoryConfig, "tiny")
     forecaster = train.KerasLSTMForecaster(config, data)
     rng = np.random.default_rng(0)
     forecaster.set_state([w + 0.1 * rng.standard_normal(w.shape).astype(w.dtype) for w in forecaster.get_state()])
@@ -123,7 +124,7 @@ def test_saved_weights_reload_to_identical_forecasts(goog, tmp_path):
 
 def test_untrained_model_is_close_to_the_naive_forecast(goog):
     data = prepare_forecast_data(goog, horizon=3)
-    forecaster = train.KerasLSTMForecaster(train.dry_run_config(train.MemoryConfig(horizon=3)), data)
+    forecaster = train.KerasLSTMForecaster(preset_config(train.MemoryConfig, "tiny", horizon=3), data)
     naive = np.repeat(data.anchor_close("test")[:, None], 3, axis=1)
     np.testing.assert_allclose(data.to_prices("test", forecaster.predict(data.splits["test"].inputs)), naive, rtol=2e-3)
 
@@ -131,7 +132,7 @@ def test_untrained_model_is_close_to_the_naive_forecast(goog):
 def test_test_prices_cannot_influence_training(goog):
     """The split has no overlap, the scalers see training rows only, and fitting (early stopping,
     best epoch) never reads the test split: changing test prices changes nothing."""
-    config = train.dry_run_config(train.MemoryConfig(horizon=2))
+    config = preset_config(train.MemoryConfig, "tiny", horizon=2)
     data = prepare_forecast_data(goog, horizon=2)
     start, stop = data.borders["test"]
     assert data.borders["train"][1] == data.borders["validation"][0] <= data.borders["validation"][1] == start
