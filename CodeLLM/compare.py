@@ -60,7 +60,7 @@ class CompareConfig(ForecastDataConfig):
     out: str = option(str(output_dir("comparison")), "folder for the comparison's table and plots")
     retrain: bool = option(False, "train both stages again even when their results match these settings")
     folds: int = option(0, "walk-forward folds, each refitting both models at their full budget (0 = skip; "
-                        "6 take about 15 minutes on 2 cores)")
+                        "measured times in CodeLLM/README.md)")
     speed_lookbacks: str = option("30,60,120,250,500,1000", "lookbacks of the speed sweep, comma-separated ('' = skip)")
     speed_batch_size: int = option(16, "windows per timed batch: at lookback 1000 one attention step takes seconds")
     threads: int = option(0, "CPU threads for PyTorch and TensorFlow (0 = one per core)")

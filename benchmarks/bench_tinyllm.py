@@ -12,7 +12,14 @@ load average and CPU pressure before and after (other jobs on a 2-core machine s
 and a time-budgeted run then reaches a higher loss), the thread count and the PyTorch version.
 """
 
+# ruff: noqa: E402
+
 from __future__ import annotations
+
+from common import runtime
+
+if __name__ == "__main__":
+    runtime.prepare_environment()  # OpenMP reads its settings as PyTorch loads: before `import torch`
 
 import argparse
 import os
@@ -20,8 +27,11 @@ import platform
 import sys
 from pathlib import Path
 
+import torch
+
 from common.paths import output_dir
 from common.runs import write_json
+from TinyLLM import train
 
 
 def conditions() -> dict:
@@ -33,10 +43,6 @@ def conditions() -> dict:
 
 
 def run(name: str, argv: list[str]) -> dict:
-    from TinyLLM import train  # first: it sets OMP_WAIT_POLICY before PyTorch loads
-
-    torch = sys.modules["torch"]
-
     before = conditions()
     metrics = train.main(argv)
     record = {
@@ -55,7 +61,8 @@ def main() -> None:
     parser.add_argument("which", choices=("lstm", "cells"))
     parser.add_argument("--data", default="shakespeare")
     parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more train.py flags, e.g. --extra --hidden-size 768")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                        help="more train.py flags, e.g. --extra --hidden-size 768")
     args = parser.parse_args()
     base = ["--data", args.data, "--max-minutes", str(args.minutes), "--sample-every", "0"]
     if args.which == "lstm":
