@@ -15,12 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.lm_training import State
+from common.lm_training import RecurrentLM, State
 
 CELLS = ("lstm", "gru")
 
 
-class WordRNN(nn.Module):
+class WordRNN(RecurrentLM):
     """Embedding -> dropout -> `num_layers` LSTM/GRU layers -> dropout -> (projection) -> head."""
 
     def __init__(
@@ -43,10 +43,6 @@ class WordRNN(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.05)  # small start: the tied head's logits begin near 0
         if tie_weights:
             self.head.weight = self.embedding.weight  # one (vocab, embedding_dim) matrix, read and written
-
-    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
-        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
-        return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         # ids: (batch, time) -> logits (batch, time, vocab), and the state after the last step.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.lm_training import State
+from common.lm_training import RecurrentLM, State
 
 CELLS = ("rnn", "gru", "lstm")
 
@@ -60,7 +60,7 @@ class TanhRNN(nn.Module):
         return layer_input, torch.stack(final_states)
 
 
-class CharRNN(nn.Module):
+class CharRNN(RecurrentLM):
     """Embedding -> `num_layers` recurrent layers of cell `cell` -> linear head over the vocabulary."""
 
     def __init__(
@@ -81,11 +81,6 @@ class CharRNN(nn.Module):
                              dropout=recurrent_dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
-
-    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
-        """The zero state a fresh reading starts from."""
-        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
-        return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         # ids: (batch, time) -> logits (batch, time, vocab), and the state after the last step.

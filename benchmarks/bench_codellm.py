@@ -15,7 +15,6 @@ volume), so both stages are judged on the same unseen series. Results: outputs/b
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -24,13 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench_memoryllm import print_rows, summarize, synthetic_prices  # the sibling benchmark's pieces
+from bench_memoryllm import bench_parser, print_rows, run_series, summarize  # the sibling benchmark's pieces
 
 from common.paths import REPO_ROOT, output_dir
 from common.runs import write_json
-
-SYNTHETIC = ("random_walk", "regimes", "garch", "boom_bust", "mean_reverting", "momentum", "strong_reversal",
-             "no_volume")
 
 
 def run(args: list[str]) -> float:
@@ -49,35 +45,16 @@ def run_training(out: Path, extra: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="seeds for the GOOG runs")
-    parser.add_argument("--skip-synthetic", action="store_true", help="only the GOOG runs")
+    parser = bench_parser(__doc__, output_dir("bench", "CodeLLM"))
     parser.add_argument("--skip-compare", action="store_true", help="do not time CodeLLM/compare.py")
     parser.add_argument("--demo", action="store_true", help="time the demo sequence from scratch too")
-    parser.add_argument("--out", default=str(output_dir("bench", "CodeLLM")),
-                        help="where runs and results go")
     args = parser.parse_args(argv)
     out = Path(args.out)
     conditions = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
                   f"{os.getloadavg()[0]:.1f} at start (other jobs inflate the wall times)")
     print(f"machine: {conditions}")
 
-    rows: dict[str, dict] = {}
-    for seed in args.seeds:
-        name = f"GOOG seed {seed}"
-        rows[name] = run_training(out / f"goog_seed{seed}", ["--seed", str(seed)])
-        print(f"{name}: {rows[name]['guarded_vs_naive']:.4f} guarded in {rows[name]['wall_seconds']:.1f} s",
-              flush=True)
-    if not args.skip_synthetic:
-        for number, kind in enumerate(SYNTHETIC):
-            csv = out / "synthetic" / f"{kind}.csv"
-            csv.parent.mkdir(parents=True, exist_ok=True)
-            synthetic_prices(kind, seed=100 + number).to_csv(csv)  # the same series as bench_memoryllm.py
-            rows[kind] = run_training(out / kind, ["--csv", str(csv)])
-            print(f"{kind}: {rows[kind]['as_trained_vs_naive']:.4f} as trained, "
-                  f"{rows[kind]['guarded_vs_naive']:.4f} guarded", flush=True)
+    rows = run_series(run_training, args.seeds, not args.skip_synthetic, out)
 
     timings: dict[str, float] = {}
     if args.demo:

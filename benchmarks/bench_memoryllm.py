@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -127,34 +128,47 @@ def run_training(out: Path, extra: list[str]) -> dict:
     return summarize(json.loads((out / "metrics.json").read_text()), wall)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+SYNTHETIC = ("random_walk", "regimes", "garch", "boom_bust", "mean_reverting", "momentum", "strong_reversal",
+             "no_volume")
+
+
+def bench_parser(description: str | None, out: Path) -> argparse.ArgumentParser:
+    """The options both stage benchmarks share (bench_codellm.py adds its own)."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="seeds for the GOOG runs")
     parser.add_argument("--skip-synthetic", action="store_true", help="only the GOOG runs")
-    parser.add_argument("--out", default=str(output_dir("bench", "MemoryLLM")),
-                        help="where runs and results go")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default=str(out), help="where runs and results go")
+    return parser
+
+
+def run_series(
+    train: Callable[[Path, list[str]], dict], seeds: list[int], synthetic: bool, out: Path
+) -> dict:
+    """`train(run_folder, flags)` on GOOG for each seed, then on each synthetic series (the same series
+    for both stages); one row of numbers per run."""
+    rows: dict[str, dict] = {}
+    for seed in seeds:
+        name = f"GOOG seed {seed}"
+        rows[name] = train(out / f"goog_seed{seed}", ["--seed", str(seed)])
+        print(f"{name}: {rows[name]['guarded_vs_naive']:.4f} guarded in {rows[name]['wall_seconds']:.1f} s",
+              flush=True)
+    for number, kind in enumerate(SYNTHETIC if synthetic else ()):
+        csv = out / "synthetic" / f"{kind}.csv"
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        synthetic_prices(kind, seed=100 + number).to_csv(csv)
+        rows[kind] = train(out / kind, ["--csv", str(csv)])
+        print(f"{kind}: {rows[kind]['as_trained_vs_naive']:.4f} as trained, "
+              f"{rows[kind]['guarded_vs_naive']:.4f} guarded", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = bench_parser(__doc__, output_dir("bench", "MemoryLLM")).parse_args(argv)
     out = Path(args.out)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs inflate the wall times)")
-
-    rows: dict[str, dict] = {}
-    for seed in args.seeds:
-        rows[f"GOOG seed {seed}"] = run_training(out / f"goog_seed{seed}", ["--seed", str(seed)])
-        print(f"GOOG seed {seed}: {rows[f'GOOG seed {seed}']['guarded_vs_naive']:.4f}", flush=True)
-    if not args.skip_synthetic:
-        kinds = ("random_walk", "regimes", "garch", "boom_bust", "mean_reverting", "momentum",
-                 "strong_reversal", "no_volume")
-        for number, kind in enumerate(kinds):
-            csv = out / "synthetic" / f"{kind}.csv"
-            csv.parent.mkdir(parents=True, exist_ok=True)
-            synthetic_prices(kind, seed=100 + number).to_csv(csv)
-            rows[kind] = run_training(out / kind, ["--csv", str(csv)])
-            print(f"{kind}: {rows[kind]['as_trained_vs_naive']:.4f} as trained, "
-                  f"{rows[kind]['guarded_vs_naive']:.4f} guarded", flush=True)
-
+    rows = run_series(run_training, args.seeds, not args.skip_synthetic, out)
     print_rows(rows)
     write_json(out / "results.json", rows)
     return rows

@@ -103,6 +103,21 @@ def finite(value: float) -> float:
     return value if math.isfinite(value) else math.nan
 
 
+class RecurrentLM(nn.Module):
+    """What TinyLLM's and SmaLLM's recurrent models share: the state they carry, (layers, batch, hidden)
+    zeros at the start of a reading, or a pair (h, c) of them for an LSTM. A subclass sets `cell`,
+    `num_layers` and `hidden_size`."""
+
+    cell: str
+    num_layers: int
+    hidden_size: int
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        """The zero state a fresh reading starts from."""
+        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
+        return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
+
+
 def detach_state(state: State | None) -> State | None:
     """Keep the state's values but cut its history, so back-propagation stops at this chunk (TBPTT)."""
     if state is None:
