@@ -55,14 +55,18 @@ DATA_KEYS = ("ticker", "csv", "start", "end", "source", "lookback", "horizon", "
 class CompareConfig(ForecastDataConfig):
     # tiny: both stages' tiny presets and a two-point speed sweep: checks the plumbing in seconds
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"tiny": dict(speed_lookbacks="30,60")}
-    memory_out: str = option(str(output_dir("MemoryLLM")), "MemoryLLM's run folder (trained there if missing or different)")
-    code_out: str = option(str(output_dir("CodeLLM")), "CodeLLM's run folder (trained there if missing or different)")
+    memory_out: str = option(str(output_dir("MemoryLLM")),
+                             "MemoryLLM's run folder (trained there if missing or different)")
+    code_out: str = option(str(output_dir("CodeLLM")),
+                           "CodeLLM's run folder (trained there if missing or different)")
     out: str = option(str(output_dir("comparison")), "folder for the comparison's table and plots")
     retrain: bool = option(False, "train both stages again even when their results match these settings")
     folds: int = option(0, "walk-forward folds, each refitting both models at their full budget (0 = skip; "
                         "measured times in CodeLLM/README.md)")
-    speed_lookbacks: str = option("30,60,120,250,500,1000", "lookbacks of the speed sweep, comma-separated ('' = skip)")
-    speed_batch_size: int = option(16, "windows per timed batch: at lookback 1000 one attention step takes seconds")
+    speed_lookbacks: str = option("30,60,120,250,500,1000",
+                                  "lookbacks of the speed sweep, comma-separated ('' = skip)")
+    speed_batch_size: int = option(16, "windows per timed batch: at lookback 1000 one attention step "
+                                       "takes seconds")
     threads: int = option(0, "CPU threads for PyTorch and TensorFlow (0 = one per core)")
 
 
@@ -70,7 +74,8 @@ def parse_lookbacks(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as error:
-        raise ValueError(f"--speed-lookbacks takes comma-separated whole numbers like 30,60,120, got {text!r}") from error
+        raise ValueError(f"--speed-lookbacks takes comma-separated whole numbers like 30,60,120, "
+                         f"got {text!r}") from error
     if any(value < 1 for value in values):
         raise ValueError(f"--speed-lookbacks must all be at least 1, got {text!r}")
     return values
@@ -81,8 +86,8 @@ def stage_configs(config: CompareConfig) -> tuple[Any, CodeConfig]:
     settings, seed, threads, preset and run folder."""
     from MemoryLLM.train import MemoryConfig
 
-    data_settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(ForecastDataConfig)
-                     if field.name != "preset"}
+    data_settings = {field.name: getattr(config, field.name)
+                     for field in dataclasses.fields(ForecastDataConfig) if field.name != "preset"}
     memory = preset_config(MemoryConfig, config.preset, **data_settings, out=config.memory_out)
     code = preset_config(CodeConfig, config.preset, **data_settings, out=config.code_out)
     if not config.preset:
@@ -92,13 +97,15 @@ def stage_configs(config: CompareConfig) -> tuple[Any, CodeConfig]:
 
 def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...]) -> str | None:
     """Why the run in `run` cannot be compared under `config`, or None when it can."""
-    missing = [name for name in ("metrics.json", "config.json", "predictions.csv", *needed) if not (run / name).exists()]
+    missing = [name for name in ("metrics.json", "config.json", "predictions.csv", *needed)
+               if not (run / name).exists()]
     if missing:
         return f"{run} has no {', '.join(missing)}"
     saved = read_json(run / "config.json")
     for key in DATA_KEYS:
         if saved.get(key) != getattr(config, key):
-            return f"{run} was trained with {key}={saved.get(key)!r}, the comparison uses {getattr(config, key)!r}"
+            return (f"{run} was trained with {key}={saved.get(key)!r}, "
+                    f"the comparison uses {getattr(config, key)!r}")
     if "forecasts" not in read_json(run / "metrics.json"):
         return f"{run} was made by an older version (no as-trained / guarded forecasts)"
     return None
@@ -128,14 +135,17 @@ def ensure_runs(config: CompareConfig) -> dict[str, dict[str, Any]]:
 
 def check_same_targets(memory_run: Path, code_run: Path) -> tuple[Any, Any]:
     """Both runs' 1-day predictions, after checking that they forecast the same dates and prices."""
-    lstm, transformer = report.first_step(memory_run / "predictions.csv"), report.first_step(code_run / "predictions.csv")
-    if not (lstm["date"].equals(transformer["date"]) and np.allclose(lstm["actual"], transformer["actual"], rtol=1e-12)):
-        raise ValueError(f"{memory_run} and {code_run} were scored on different test targets: rerun with --retrain")
+    lstm, transformer = (report.first_step(memory_run / "predictions.csv"),
+                         report.first_step(code_run / "predictions.csv"))
+    if not (lstm["date"].equals(transformer["date"])
+            and np.allclose(lstm["actual"], transformer["actual"], rtol=1e-12)):
+        raise ValueError(f"{memory_run} and {code_run} were scored on different test targets: "
+                         "rerun with --retrain")
     return lstm, transformer
 
 
-COST_KEYS = ("params", "train_seconds", "seconds_per_epoch", "inference_ms_per_window", "framework", "epochs_run",
-             "best_epoch")
+COST_KEYS = ("params", "train_seconds", "seconds_per_epoch", "inference_ms_per_window", "framework",
+             "epochs_run", "best_epoch")
 
 
 def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -173,25 +183,28 @@ def write_markdown(result: dict[str, Any], out: Path) -> None:
     scored = result["scored"]
     parts = [
         "# LSTM (MemoryLLM) vs Transformer (CodeLLM)",
-        f"Series {result['series']} ({result['data']['first_date']} .. {result['data']['last_date']}), lookback "
-        f"{settings['lookback']}, horizon {settings['horizon']}; test targets {scored['first']} .. {scored['last']} "
-        f"({scored['windows']} windows), identical for every row. Metrics in price space pooled over horizon steps, "
-        "except 'R² returns' (out-of-sample R² of the log returns against 'no change'). 'as trained' is the best "
-        "epoch on the validation split's first half; 'guarded' keeps it only if a Diebold-Mariano test beats naive "
-        "at 5 % on the second half, else it is naive. 'DM p': one-sided Diebold-Mariano p-value against naive on "
-        "the test split. Inference: each network's forward pass over the test windows, timed here the same way.",
+        f"Series {result['series']} ({result['data']['first_date']} .. {result['data']['last_date']}), "
+        f"lookback {settings['lookback']}, horizon {settings['horizon']}; test targets {scored['first']} .. "
+        f"{scored['last']} ({scored['windows']} windows), identical for every row. Metrics in price space "
+        "pooled over horizon steps, except 'R² returns' (out-of-sample R² of the log returns against "
+        "'no change'). 'as trained' is the best epoch on the validation split's first half; 'guarded' keeps "
+        "it only if a Diebold-Mariano test beats naive at 5 % on the second half, else it is naive. 'DM p': "
+        "one-sided Diebold-Mariano p-value against naive on the test split. Inference: each network's "
+        "forward pass over the test windows, timed here the same way.",
         "## Test split\n\n" + report.markdown_table(result["table"]),
         "Plots: [predictions.png](predictions.png), [cumulative_error.png](cumulative_error.png), "
         "[interpretability.png](interpretability.png), [speed_vs_lookback.png](speed_vs_lookback.png).",
     ]
     if result.get("walk_forward"):
-        parts.append(f"## Walk-forward ({len(result['walk_forward']['folds'])} expanding-window folds, each model "
-                     "refitted at its full budget)\n\n" + report.walk_forward_markdown(result["walk_forward"]))
+        parts.append(f"## Walk-forward ({len(result['walk_forward']['folds'])} expanding-window folds, "
+                     "each model refitted at its full budget)\n\n"
+                     + report.walk_forward_markdown(result["walk_forward"]))
     if result.get("speed"):
         speed = result["speed"]
-        parts.append(f"## Speed vs lookback (same framework: {speed['framework']}, {speed['threads']} threads; "
-                     f"Transformer {speed['Transformer']['params']:,} params, LSTM {speed['LSTM']['params']:,} params, "
-                     f"random windows)\n\n" + report.speed_markdown(speed))
+        parts.append(f"## Speed vs lookback (same framework: {speed['framework']}, "
+                     f"{speed['threads']} threads; Transformer {speed['Transformer']['params']:,} params, "
+                     f"LSTM {speed['LSTM']['params']:,} params, random windows)\n\n"
+                     + report.speed_markdown(speed))
     parts.append(f"Comparison written in {result['seconds']:.0f} s.")
     write_text(out / "comparison.md", "\n\n".join(parts) + "\n")
 
@@ -215,7 +228,8 @@ def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
     out = prepare_run_dir(config.out)
 
     metrics = ensure_runs(config)
-    lstm_predictions, transformer_predictions = check_same_targets(Path(config.memory_out), Path(config.code_out))
+    lstm_predictions, transformer_predictions = check_same_targets(Path(config.memory_out),
+                                                                   Path(config.code_out))
     code = metrics["Transformer"]
     result: dict[str, Any] = {
         "settings": {key: getattr(config, key) for key in (*DATA_KEYS, "seed")},
@@ -235,21 +249,24 @@ def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
     note = "; ".join(f"{name}: guard {'kept it' if guard['kept'] else 'fell back to naive'}"
                      for name, guard in result["guards"].items())
     plot_lag_profiles(lags, out / "interpretability.png",
-                      title=f"{code['series']}: where each as-trained network looks (all test windows)", note=note)
+                      title=f"{code['series']}: where each as-trained network looks (all test windows)",
+                      note=note)
     result["interpretability"] = {"lags": list(range(-code["lookback"] + 1, 1)), **lags}
 
     if lookbacks:
         from CodeLLM.speed import plot_speed, speed_vs_lookback
 
         print(f"\n== speed vs lookback {lookbacks} (PyTorch, both architectures) ==")
-        result["speed"] = speed_vs_lookback(stage_configs(config)[1], lookbacks, batch_size=config.speed_batch_size)
+        result["speed"] = speed_vs_lookback(stage_configs(config)[1], lookbacks,
+                                            batch_size=config.speed_batch_size)
         plot_speed(result["speed"], out / "speed_vs_lookback.png")
     if config.folds > 0:
         from CodeLLM.train import STAGE as CODE_STAGE
         from MemoryLLM.train import STAGE as MEMORY_STAGE
 
         memory_config, code_config = stage_configs(config)
-        print(f"\n== walk-forward: {config.folds} folds, both models refitted at their full budget on each ==")
+        print(f"\n== walk-forward: {config.folds} folds, both models refitted at their full budget "
+              "on each ==")
         result["walk_forward"] = walk_forward([(MEMORY_STAGE, memory_config), (CODE_STAGE, code_config)],
                                               folds=config.folds)
     result["seconds"] = round(time.perf_counter() - started, 1)

@@ -48,26 +48,28 @@ class CodeConfig(ForecastConfig):
     # model: small on purpose; ~1,700 training windows cannot feed a big one
     d_model: int = option(32, "width of each day's token; 32 is plenty for 11 features")
     heads: int = option(4, "attention heads of 8 channels each, each free to watch different days")
-    encoder_layers: int = option(1, "self-attention layers over the lookback window; a second did not help on "
-                                 "validation (benchmarks/lag_recipes.md)")
+    encoder_layers: int = option(1, "self-attention layers over the lookback window; a second did not "
+                                 "help on validation (benchmarks/lag_recipes.md)")
     decoder_layers: int = option(1, "one decoder layer: it only has to read the encoder's memory")
     ff_dim: int = option(64, "hidden width of the position-wise feed-forward block (2 x d_model)")
     label_len: int = option(10, "known days that open the decoder input (Informer's start token), two weeks")
-    positions: str = option("learned", "learned: one trained vector per day of the window, so a query can single out "
-                            "'the day k days ago'; sinusoidal: fixed codes (35-60 % of the oracle's skill at lag 20-50 "
-                            "against ~90 %)", choices=("learned", "sinusoidal"))
+    positions: str = option("learned", "learned: one trained vector per day of the window, so a query "
+                            "can single out 'the day k days ago'; sinusoidal: fixed codes (35-60 % of the "
+                            "oracle's skill at lag 20-50 against ~90 %)", choices=("learned", "sinusoidal"))
     # options for long windows (CodeLLM/README.md, "Long-range memory"); the defaults are the lag-k recipe
     attention: str = option("explicit", "explicit: the softmax written out (its weights are kept); fused: "
                             "torch's scaled_dot_product_attention whenever no weights are asked for",
                             choices=("explicit", "fused"))
     patch_len: int = option(1, "days per encoder token (PatchTST); 1 = one token per day")
-    linear_skip: bool = option(False, "add a linear map from the whole window to the forecast (DLinear-style)")
-    dropout: float = option(0.2, "dropout in every block: 0.2 beat 0.1 on the validation splits of lag-50 series "
-                            "(skill 0.70 vs 0.61); 0.3 did worse at lags 5 and 20")
+    linear_skip: bool = option(False, "add a linear map from the whole window to the forecast "
+                               "(DLinear-style)")
+    dropout: float = option(0.2, "dropout in every block: 0.2 beat 0.1 on the validation splits of "
+                            "lag-50 series (skill 0.70 vs 0.61); 0.3 did worse at lags 5 and 20")
     grad_clip: float = option(1.0, "cap the gradient norm: crash and earnings days are huge outliers")
     epochs: int = option(30, "epoch budget: the cosine schedule ends at the last one")
     batch_size: int = option(64, "windows per step: ~27 steps per epoch on 1,700 windows")
-    learning_rate: float = option(3e-3, "peak AdamW step after the warm-up (3e-3 beat 1e-3 and 1e-2 on validation)")
+    learning_rate: float = option(3e-3, "peak AdamW step after the warm-up (3e-3 beat 1e-3 and 1e-2 "
+                                  "on validation)")
     warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
     patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
     # bookkeeping
@@ -85,7 +87,8 @@ class CodeConfig(ForecastConfig):
         if self.label_len < 0 or self.threads < 0:
             raise ValueError("--label-len and --threads must be 0 or more")
         if not 0.0 <= self.dropout < 1.0 or not self.grad_clip > 0:
-            raise ValueError(f"--dropout must be in [0, 1) and --grad-clip positive, got {self.dropout}, {self.grad_clip}")
+            raise ValueError(f"--dropout must be in [0, 1) and --grad-clip positive, "
+                             f"got {self.dropout}, {self.grad_clip}")
 
 
 def attention_plot(forecaster: Forecaster, data: ForecastData, out: Path) -> None:

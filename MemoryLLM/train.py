@@ -54,16 +54,19 @@ class MemoryConfig(ForecastConfig):
     }
     units: int = option(64, "LSTM hidden size: room to carry a return across the 60-day window")
     layers: int = option(1, "stacked LSTM layers; one is enough to remember a lagged return")
-    dropout: float = option(0.3, "dropout of whole indicator channels per window (never the day clock): without it "
-                            "the LSTM memorises training noise through the indicators before it finds a lag")
-    day_clock: bool = option(True, "append a one-hot 'day of the window' to each day: an LSTM cannot count, and "
-                             "without a clock it never found a lag of 20 or 50 days (benchmarks/lag_recipes.md)")
-    chrono_init: bool = option(True, "chrono initialisation of the gate biases: some cells start out remembering "
-                               "for most of the window instead of a few days")
+    dropout: float = option(0.3, "dropout of whole indicator channels per window (never the day clock): "
+                            "without it the LSTM memorises training noise through the indicators before "
+                            "it finds a lag")
+    day_clock: bool = option(True, "append a one-hot 'day of the window' to each day: an LSTM cannot "
+                             "count, and without a clock it never found a lag of 20 or 50 days "
+                             "(benchmarks/lag_recipes.md)")
+    chrono_init: bool = option(True, "chrono initialisation of the gate biases: some cells start out "
+                               "remembering for most of the window instead of a few days")
     epochs: int = option(30, "epoch budget: the cosine schedule ends at the last one")
-    batch_size: int = option(32, "windows per step: ~55 steps per epoch on 1,700 windows (32 beat 64 on validation)")
-    learning_rate: float = option(6e-3, "peak AdamW step after the warm-up: 6e-3 beat 3e-3 on the validation splits "
-                                  "of lag-k series (skill 0.78 vs 0.64 at k = 20)")
+    batch_size: int = option(32, "windows per step: ~55 steps per epoch on 1,700 windows "
+                             "(32 beat 64 on validation)")
+    learning_rate: float = option(6e-3, "peak AdamW step after the warm-up: 6e-3 beat 3e-3 on the "
+                                  "validation splits of lag-k series (skill 0.78 vs 0.64 at k = 20)")
     warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
     patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
     out: str = option(str(output_dir("MemoryLLM")), "folder for metrics, predictions, plots and weights")
@@ -92,20 +95,22 @@ class KerasLSTMForecaster:
             chrono_init=config.chrono_init,
         )
         self.model.compile(
-            optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+            optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate,
+                                             weight_decay=config.weight_decay,
                                              clipnorm=1.0),  # crash days are huge outliers: cap the step
             loss="mse",  # on scaled log returns: the squared error the naive forecast is judged by
         )
 
     def train_epoch(self, train: Windows, learning_rate: float, epoch: int) -> float:
         self.model.optimizer.learning_rate.assign(learning_rate)
-        history = self.model.fit(train.inputs, train.targets, epochs=1, batch_size=self.batch_size, shuffle=True,
-                                 verbose=0)
+        history = self.model.fit(train.inputs, train.targets, epochs=1, batch_size=self.batch_size,
+                                 shuffle=True, verbose=0)
         return float(history.history["loss"][-1])
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """(windows, lookback, features) -> (windows, horizon) scaled log returns."""
-        outputs = [self.model(inputs[start:start + 1024], training=False) for start in range(0, len(inputs), 1024)]
+        outputs = [self.model(inputs[start:start + 1024], training=False)
+                   for start in range(0, len(inputs), 1024)]
         return np.concatenate([keras.ops.convert_to_numpy(o) for o in outputs]).astype(np.float64)
 
     def get_state(self) -> list[np.ndarray]:
@@ -126,12 +131,14 @@ class KerasLSTMForecaster:
 
     def load(self, path: Path) -> None:
         try:
-            with warnings.catch_warnings():  # the file also holds the optimizer's state; only weights matter here
+            # the file also holds the optimizer's state; only weights matter here
+            with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
                 self.model.load_weights(path)
         except Exception as error:  # h5py / Keras raise several types for truncated or foreign files
-            raise ValueError(f"{path} is not a MemoryLLM weights file for this model ({type(error).__name__}: "
-                             f"{str(error).splitlines()[0][:120]}); train again to recreate it") from None
+            raise ValueError(f"{path} is not a MemoryLLM weights file for this model "
+                             f"({type(error).__name__}: {str(error).splitlines()[0][:120]}); "
+                             "train again to recreate it") from None
 
     def params(self) -> int:
         return int(sum(np.prod(weight.shape) for weight in self.model.trainable_weights))

@@ -12,7 +12,8 @@ and ridge baselines, all on the same windows, as
 (1 = everything the oracle gets, 0 = naive, negative = worse than naive). A random walk (phi = 0)
 is run too: there the guard must fall back to naive.
 
-    python benchmarks/bench_lag.py                        # k = 1 5 20 50, seeds 0 1 2 (times: MemoryLLM/README)
+    # k = 1 5 20 50, seeds 0 1 2 (times: MemoryLLM/README)
+    python benchmarks/bench_lag.py
     python benchmarks/bench_lag.py --lags 1 20 --seeds 0 --models lstm
     python benchmarks/bench_lag.py --phi 0.3 --noise 0.02 # other series of the same family
 

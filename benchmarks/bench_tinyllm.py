@@ -1,7 +1,8 @@
-"""TinyLLM benchmarks (measurements, not tests): run them on a quiet machine, one at a time.
+r"""TinyLLM benchmarks (measurements, not tests): run them on a quiet machine, one at a time.
 
     # the target: --cell lstm on tinyshakespeare, <= 1.50 nats/char (carried state) within 5 minutes
-    .venv/bin/python benchmarks/bench_tinyllm.py lstm --data ../shared/benchmarks/tinyshakespeare.txt --minutes 5
+    .venv/bin/python benchmarks/bench_tinyllm.py lstm --data ../shared/benchmarks/tinyshakespeare.txt \
+        --minutes 5
     # the README's lesson: rnn vs gru vs lstm at equal wall-clock on the embedded corpus (train.py defaults)
     .venv/bin/python benchmarks/bench_tinyllm.py cells --minutes 3.75
     # the throughput reference: a plain nn.LSTM(512) script of the same size
@@ -57,7 +58,8 @@ def run(name: str, argv: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=("lstm", "cells"))
     parser.add_argument("--data", default="shakespeare")
     parser.add_argument("--minutes", type=float, default=5.0)

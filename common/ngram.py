@@ -113,7 +113,8 @@ class BigramModel(_NgramModel):
     def prob(self, contexts: np.ndarray, targets: np.ndarray) -> np.ndarray:
         previous, targets = np.asarray(contexts)[:, -1], np.asarray(targets)
         known = previous >= 0
-        pair = _lookup(self.pair_keys, self.pair_counts, np.where(known, previous, 0) * self.vocab_size + targets)
+        pair = _lookup(self.pair_keys, self.pair_counts,
+                       np.where(known, previous, 0) * self.vocab_size + targets)
         totals = self.context_totals[np.where(known, previous, 0)]
         bigram = (pair + self.add_k) / (totals + self.add_k * self.vocab_size)
         return np.where(known, bigram, self.unigram.prob(contexts, targets))
@@ -212,7 +213,8 @@ class KneserNeyModel(_NgramModel):
 
 
 def choose_kneser_ney_order(
-    ids: Sequence[int] | np.ndarray, vocab_size: int, orders: Sequence[int] = range(2, 9), heldout_fraction: float = 0.1
+    ids: Sequence[int] | np.ndarray, vocab_size: int, orders: Sequence[int] = range(2, 9),
+    heldout_fraction: float = 0.1,
 ) -> int:
     """The order whose model, fit on the first part of `ids`, scores best on its last `heldout_fraction`.
 

@@ -176,8 +176,8 @@ def _check_replaceable(out: Path) -> None:
     names = sorted(path.name for path in out.iterdir())
     if names and RUN_MARKER not in names and "config.json" not in names:
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        raise ValueError(f"{out} holds files that no run wrote ({shown}), and a run replaces its --out folder "
-                         "as a whole: choose a new or empty folder")
+        raise ValueError(f"{out} holds files that no run wrote ({shown}), and a run replaces its --out "
+                         "folder as a whole: choose a new or empty folder")
 
 
 def _written_since(folder: Path, since: float) -> bool:
@@ -275,14 +275,15 @@ def _remove_if_stale(lock: Path, out: Path) -> None:
         if age > 10:
             _take_over(lock, text)
             return
-        raise ValueError(f"{out} is being taken by another run (lock {lock}): wait for it or choose another --out") from None
+        raise ValueError(f"{out} is being taken by another run (lock {lock}): "
+                         "wait for it or choose another --out") from None
     if host == socket.gethostname() and not _process_alive(pid):
         print(f"taking over the stale lock of pid {pid} (no longer running) on {out}")
         _take_over(lock, text)
         return
     where = "" if host == socket.gethostname() else f" on host {host}"
-    raise ValueError(f"{out} is in use by pid {pid}{where} since {since}: wait for it or choose another --out "
-                     f"(if no such run is alive, delete {lock})")
+    raise ValueError(f"{out} is in use by pid {pid}{where} since {since}: "
+                     f"wait for it or choose another --out (if no such run is alive, delete {lock})")
 
 
 def _take_over(lock: Path, stale_text: str) -> None:

@@ -127,7 +127,8 @@ def _describe_unreadable(path: Path, error: Exception) -> str:
     if head.startswith(b"\x89HDF"):
         return "an HDF5 file (Keras weights?), not a PyTorch checkpoint"
     if "weights only load failed" in str(error).lower() or "unsupported global" in str(error).lower():
-        return "it holds Python objects whose loading could run code (refused: only weights and plain data load)"
+        return ("it holds Python objects whose loading could run code "
+                "(refused: only weights and plain data load)")
     if head.startswith(b"PK"):
         return "a damaged or truncated PyTorch archive"
     if head[:1] == b"\x80":

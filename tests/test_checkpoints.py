@@ -34,7 +34,8 @@ def test_a_crafted_pickle_does_not_run_and_is_refused(tmp_path, writer):
         torch.save(payload, path)
     else:
         path.write_bytes(pickle.dumps(payload))
-    with pytest.raises(ValueError, match=r"checkpoint.pt is not a checkpoint of this project: .*could run code") as info:
+    with pytest.raises(ValueError,
+                       match=r"checkpoint.pt is not a checkpoint of this project: .*could run code") as info:
         load_checkpoint(path)
     assert not marker.exists()
     assert "\n" not in str(info.value)
@@ -58,7 +59,8 @@ def test_round_trip_of_model_config_optimizer_and_extras(tmp_path):
     assert loaded["stage"] == "TinyLLM" and loaded["config"] == {"step": 3, "best": None}  # config is JSON
     assert loaded["progress"] == {"step": 3, "best": math.inf}  # extras keep inf
     assert loaded["mean"] == [0.0, 1.0, 2.0] and loaded["count"] == 7 and loaded["folder"] == str(tmp_path)
-    assert isinstance(loaded["rng"], torch.Tensor) and loaded["rng"].dtype == torch.uint8  # torch.set_rng_state takes it
+    # torch.set_rng_state takes it
+    assert isinstance(loaded["rng"], torch.Tensor) and loaded["rng"].dtype == torch.uint8
     restored = torch.nn.Linear(3, 2)
     restored.load_state_dict(loaded["model"])
     torch.optim.AdamW(restored.parameters()).load_state_dict(loaded["optimizer"])

@@ -1,4 +1,5 @@
-"""CodeLLM: the attention is what it claims, the loop learns, runs are repeatable and the scripts run end to end."""
+"""CodeLLM: the attention is what it claims, the loop learns, runs are repeatable and the scripts run
+end to end."""
 
 from __future__ import annotations
 
@@ -113,8 +114,10 @@ def test_overfits_a_sine_wave():
     series = np.sin(np.arange(400) * 2 * np.pi / 25).astype(np.float32)
     lookback, horizon = 24, 3
     starts = np.arange(0, len(series) - lookback - horizon, 3)
-    inputs = torch.from_numpy(np.stack([series[s:s + lookback] for s in starts]))[..., None]  # (windows, 24, 1)
-    targets = torch.from_numpy(np.stack([series[s + lookback:s + lookback + horizon] for s in starts]))  # (windows, 3)
+    # (windows, 24, 1)
+    inputs = torch.from_numpy(np.stack([series[s:s + lookback] for s in starts]))[..., None]
+    # (windows, 3)
+    targets = torch.from_numpy(np.stack([series[s + lookback:s + lookback + horizon] for s in starts]))
     model = TransformerForecaster(n_features=1, horizon=horizon, d_model=16, heads=2, encoder_layers=1,
                                   decoder_layers=1, ff_dim=32, dropout=0.0, label_len=4)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -129,16 +132,18 @@ def test_overfits_a_sine_wave():
 
 def test_train_dry_run_writes_everything_and_evaluate_reproduces_it(tmp_path):
     metrics = train_script.main(["--dry-run", "--out", str(tmp_path)])
-    for name in ("metrics.json", "config.json", "history.csv", "predictions.csv", "model.pt", "scalers.json",
-                 "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png", "attention.png",
-                 "interpretability.png"):
+    for name in ("metrics.json", "config.json", "history.csv", "predictions.csv", "model.pt",
+                 "scalers.json", "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png",
+                 "attention.png", "interpretability.png"):
         assert (tmp_path / name).exists(), name
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["stage"] == "CodeLLM" and saved["model"] == "transformer"
-    for key in ("forecasts", "guard", "scored", "test", "baselines", "split", "data", "train_seconds", "epochs_run",
-                "best_epoch", "params", "framework", "seconds_per_epoch", "inference_ms_per_window"):
+    for key in ("forecasts", "guard", "scored", "test", "baselines", "split", "data", "train_seconds",
+                "epochs_run", "best_epoch", "params", "framework", "seconds_per_epoch",
+                "inference_ms_per_window"):
         assert key in saved, key
-    assert set(saved["forecasts"]) == {"as_trained", "guarded", "naive", "drift", "ar", "moving_average", "linear"}
+    assert set(saved["forecasts"]) == {"as_trained", "guarded", "naive", "drift", "ar", "moving_average",
+                                       "linear"}
     guarded = saved["forecasts"]["as_trained" if saved["guard"]["kept"] else "naive"]
     assert saved["forecasts"]["guarded"]["rmse"] == guarded["rmse"]
 
@@ -152,7 +157,9 @@ def test_train_dry_run_writes_everything_and_evaluate_reproduces_it(tmp_path):
     assert evaluated["test"] == metrics["test"]
 
 
-def dry_forecaster(seed_config: CodeConfig | None = None) -> tuple[TorchTransformerForecaster, CodeConfig, object]:
+def dry_forecaster(
+    seed_config: CodeConfig | None = None,
+) -> tuple[TorchTransformerForecaster, CodeConfig, object]:
     config = seed_config or preset_config(CodeConfig, "tiny")
     data, _ = load_forecast_data(config)
     set_seed(config.seed)
@@ -194,7 +201,8 @@ def test_same_seed_same_results():
     for _ in range(2):
         forecaster, config, data = dry_forecaster()
         result = forecasting.fit(forecaster, data, config, verbose=False)
-        runs.append((result.history["loss"], result.history["val_loss"], forecaster.predict(data.splits["test"].inputs)))
+        runs.append((result.history["loss"], result.history["val_loss"],
+                     forecaster.predict(data.splits["test"].inputs)))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
 
@@ -226,10 +234,10 @@ def good_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size"), (["--epochs", "0"], "--epochs"),
-    (["--threads", "-1"], "--threads"), (["--learning-rate", "0"], "--learning-rate"),
-    (["--d-model", "10", "--heads", "4"], "divisible"), (["--validation-fraction", "0.4", "--train-fraction", "0.7"],
-                                                         "leave a test split"),
+    (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size"),
+    (["--epochs", "0"], "--epochs"), (["--threads", "-1"], "--threads"),
+    (["--learning-rate", "0"], "--learning-rate"), (["--d-model", "10", "--heads", "4"], "divisible"),
+    (["--validation-fraction", "0.4", "--train-fraction", "0.7"], "leave a test split"),
     (["--guard-alpha", "1.5"], "--guard-alpha"), (["--dropout", "1.0"], "--dropout"),
 ])
 def test_bad_options_are_refused_before_anything_is_written(good_run, flags, message):

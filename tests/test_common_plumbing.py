@@ -29,7 +29,8 @@ class ToyConfig:
 
 def test_config_flags_defaults_and_help():
     assert parse_config(ToyConfig, []) == ToyConfig()
-    config = parse_config(ToyConfig, ["--lookback", "30", "--rate", "0.5", "--name", "x", "--cell", "gru", "--dry-run"])
+    config = parse_config(ToyConfig, ["--lookback", "30", "--rate", "0.5", "--name", "x", "--cell", "gru",
+                                      "--dry-run"])
     assert config == ToyConfig(lookback=30, rate=0.5, name="x", cell="gru", dry_run=True)
     help_text = build_parser(ToyConfig).format_help()
     assert "--lookback" in help_text and "days of history (70 % of them train) (default: 60)" in help_text
@@ -108,11 +109,12 @@ def test_write_forecast_run_writes_every_file(goog, tmp_path):
         header={"stage": "Test", "model": "toy"}, data_info={"source": "embedded:GOOG"},
         guard={"kept": True}, history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}, extra={"params": 0},
     )
-    for name in ("metrics.json", "predictions.csv", "predictions.png", "cumulative_error.png", "returns_scatter.png",
-                 "loss.png"):
+    for name in ("metrics.json", "predictions.csv", "predictions.png", "cumulative_error.png",
+                 "returns_scatter.png", "loss.png"):
         assert (tmp_path / name).exists(), name
     saved = read_json(tmp_path / "metrics.json")
-    assert saved["stage"] == "Test" and saved["horizon"] == 2 and len(saved["forecasts_by_horizon"]["guarded"]) == 2
+    assert (saved["stage"] == "Test" and saved["horizon"] == 2
+            and len(saved["forecasts_by_horizon"]["guarded"]) == 2)
     assert saved["series"] == "GOOG"
     assert set(saved["baselines"]) == {"naive", "drift", "ar", "moving_average", "linear"}
     assert saved["test"]["rmse"] == pytest.approx(result["test"]["rmse"])

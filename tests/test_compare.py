@@ -24,36 +24,39 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Keras
 
 def test_compare_dry_run_trains_missing_stages_and_writes_everything(tmp_path):
     memory, code, out = tmp_path / "memory", tmp_path / "code", tmp_path / "comparison"
-    result = compare.main(["--dry-run", "--memory-out", str(memory), "--code-out", str(code), "--out", str(out),
-                           "--folds", "2", "--speed-lookbacks", "8,16", "--threads", "1"])
-    for name in ("comparison.md", "comparison.json", "predictions.png", "cumulative_error.png", "interpretability.png",
-                 "speed_vs_lookback.png"):
+    result = compare.main(["--dry-run", "--memory-out", str(memory), "--code-out", str(code),
+                           "--out", str(out), "--folds", "2", "--speed-lookbacks", "8,16", "--threads", "1"])
+    for name in ("comparison.md", "comparison.json", "predictions.png", "cumulative_error.png",
+                 "interpretability.png", "speed_vs_lookback.png"):
         assert (out / name).exists(), name
     assert (memory / "metrics.json").exists() and (code / "metrics.json").exists()
     saved = json.loads((out / "comparison.json").read_text())
-    assert list(saved["table"]) == ["LSTM as trained", "LSTM guarded", "Transformer as trained", "Transformer guarded",
-                                    "naive", "drift", "ar", "moving_average", "linear"]
+    assert list(saved["table"]) == ["LSTM as trained", "LSTM guarded", "Transformer as trained",
+                                    "Transformer guarded", "naive", "drift", "ar", "moving_average", "linear"]
     for row in saved["table"].values():
-        for key in ("rmse", "mae", "mape", "r2", "directional_accuracy", "rmse_vs_naive", "r2_oos_returns", "dm_pvalue"):
+        for key in ("rmse", "mae", "mape", "r2", "directional_accuracy", "rmse_vs_naive", "r2_oos_returns",
+                    "dm_pvalue"):
             assert key in row
     assert saved["table"]["naive"]["rmse_vs_naive"] == 1.0
     assert saved["table"]["LSTM as trained"]["framework"].startswith("tensorflow")
     assert saved["table"]["Transformer as trained"]["framework"].startswith("pytorch")
     lookback = saved["settings"]["lookback"]
-    for profile in ("Transformer cross-attention", "Transformer attention rollout", "Transformer |input x gradient|",
-                    "LSTM |input x gradient|"):
+    for profile in ("Transformer cross-attention", "Transformer attention rollout",
+                    "Transformer |input x gradient|", "LSTM |input x gradient|"):
         assert len(saved["interpretability"][profile]) == lookback
         assert np.isclose(sum(saved["interpretability"][profile]), 1.0)
     assert [row["fold"] for row in saved["walk_forward"]["folds"]] == [1, 2]
     assert "LSTM as trained" in saved["walk_forward"]["summary"]
     test_starts = [row["test"][0] for row in saved["walk_forward"]["folds"]]
-    assert test_starts == sorted(test_starts) and saved["walk_forward"]["folds"][0]["test"][1] < test_starts[1]
+    assert (test_starts == sorted(test_starts)
+            and saved["walk_forward"]["folds"][0]["test"][1] < test_starts[1])
     assert saved["speed"]["lookbacks"] == [8, 16]
     assert "| LSTM as trained |" in (out / "comparison.md").read_text()
     assert result["table"]["Transformer guarded"]["rmse"] == saved["table"]["Transformer guarded"]["rmse"]
 
     # The runs now match these settings: nothing to retrain. Other settings: a reason to retrain.
-    config = parse_config(compare.CompareConfig, ["--dry-run", "--memory-out", str(memory), "--code-out", str(code)])
+    config = parse_config(compare.CompareConfig,
+                          ["--dry-run", "--memory-out", str(memory), "--code-out", str(code)])
     assert compare.mismatch(code, config, ("model.pt",)) is None
     other = parse_config(compare.CompareConfig, ["--dry-run", "--lookback", "30"])
     assert "lookback" in compare.mismatch(code, other, ("model.pt",))
@@ -86,4 +89,5 @@ def test_speed_harness_compares_models_of_the_same_size():
     result = speed_vs_lookback(config, [4, 12], batch_size=4, batches=2, budget_seconds=0.01)
     for name in ("LSTM", "Transformer"):
         assert len(result[name]["train_ms_per_window"]) == 2
-        assert all(value > 0 for value in result[name]["train_ms_per_window"] + result[name]["predict_ms_per_window"])
+        assert all(value > 0
+                   for value in result[name]["train_ms_per_window"] + result[name]["predict_ms_per_window"])

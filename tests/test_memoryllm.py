@@ -33,8 +33,8 @@ from MemoryLLM import evaluate, interpret  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 RUN_FILES = [
-    "metrics.json", "predictions.csv", "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png",
-    "interpretability.png", "config.json", "history.csv", "model.weights.h5", "scalers.json",
+    "metrics.json", "predictions.csv", "predictions.png", "cumulative_error.png", "returns_scatter.png",
+    "loss.png", "interpretability.png", "config.json", "history.csv", "model.weights.h5", "scalers.json",
 ]
 FORECASTS = {"as_trained", "guarded", "naive", "drift", "ar", "moving_average", "linear"}
 
@@ -58,18 +58,20 @@ def test_dry_run_writes_every_result(dry_run):
     assert not [p.name for p in out.iterdir() if ".partial" in p.name or ".tmp" in p.name]  # atomic writes
     written = json.loads((out / "metrics.json").read_text())
     assert written == json.loads(json.dumps(metrics))
-    for key in ("stage", "model", "lookback", "horizon", "data", "split", "scored", "forecasts", "guard", "test",
-                "rmse_vs_naive", "baselines", "train_seconds", "epochs_run", "best_epoch", "params", "framework",
-                "seconds_per_epoch", "inference_ms_per_window"):
+    for key in ("stage", "model", "lookback", "horizon", "data", "split", "scored", "forecasts", "guard",
+                "test", "rmse_vs_naive", "baselines", "train_seconds", "epochs_run", "best_epoch", "params",
+                "framework", "seconds_per_epoch", "inference_ms_per_window"):
         assert key in metrics, key
-    assert (metrics["stage"], metrics["model"], metrics["lookback"], metrics["horizon"]) == ("MemoryLLM", "lstm", 60, 1)
+    assert ((metrics["stage"], metrics["model"], metrics["lookback"], metrics["horizon"])
+            == ("MemoryLLM", "lstm", 60, 1))
     assert set(metrics["forecasts"]) == FORECASTS
     assert set(metrics["guard"]) >= {"kept", "rule", "dm_pvalue_validation"}
     assert metrics["test"] == metrics["forecasts"]["guarded"]
     assert metrics["epochs_run"] >= 1 and 1 <= metrics["best_epoch"] <= metrics["epochs_run"]
     assert metrics["params"] > 0
     predictions = pd.read_csv(out / "predictions.csv")
-    assert list(predictions.columns[:6]) == ["date", "step", "anchor_close", "actual", "as_trained", "guarded"]
+    assert list(predictions.columns[:6]) == ["date", "step", "anchor_close", "actual", "as_trained",
+                                             "guarded"]
 
 
 def test_evaluate_reloads_the_trained_model(dry_run):
@@ -81,7 +83,8 @@ def test_evaluate_reloads_the_trained_model(dry_run):
             if value is None:
                 assert evaluated["forecasts"][name][key] is None
             else:
-                assert evaluated["forecasts"][name][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (name, key)
+                assert (evaluated["forecasts"][name][key]
+                        == pytest.approx(value, rel=1e-6, abs=1e-9)), (name, key)
     assert evaluated["guard"] == metrics["guard"]
 
 
@@ -109,7 +112,8 @@ def test_saved_weights_reload_to_identical_forecasts(goog, tmp_path):
     config = preset_config(train.MemoryConfig, "tiny")
     forecaster = train.KerasLSTMForecaster(config, data)
     rng = np.random.default_rng(0)
-    forecaster.set_state([w + 0.1 * rng.standard_normal(w.shape).astype(w.dtype) for w in forecaster.get_state()])
+    forecaster.set_state([w + 0.1 * rng.standard_normal(w.shape).astype(w.dtype)
+                          for w in forecaster.get_state()])
     forecaster.save(tmp_path / "model.weights.h5")
     reloaded = train.KerasLSTMForecaster(config, data)
     reloaded.load(tmp_path / "model.weights.h5")
@@ -126,7 +130,8 @@ def test_untrained_model_is_close_to_the_naive_forecast(goog):
     data = prepare_forecast_data(goog, horizon=3)
     forecaster = train.KerasLSTMForecaster(preset_config(train.MemoryConfig, "tiny", horizon=3), data)
     naive = np.repeat(data.anchor_close("test")[:, None], 3, axis=1)
-    np.testing.assert_allclose(data.to_prices("test", forecaster.predict(data.splits["test"].inputs)), naive, rtol=2e-3)
+    np.testing.assert_allclose(data.to_prices("test", forecaster.predict(data.splits["test"].inputs)), naive,
+                               rtol=2e-3)
 
 
 def test_test_prices_cannot_influence_training(goog):

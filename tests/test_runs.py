@@ -113,7 +113,8 @@ def test_a_lock_held_on_another_host_is_respected(tmp_path):
 def test_a_stale_lock_of_a_dead_pid_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid is now free (reuse within the test is vanishingly unlikely)
-    (tmp_path / ".run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "since": "x"}))
+    (tmp_path / ".run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
+                                                    "since": "x"}))
     good_run(tmp_path / "run")
     assert (tmp_path / "run" / "metrics.json").exists()
 

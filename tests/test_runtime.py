@@ -44,7 +44,8 @@ def snapshot():
         "warning_filters": [repr(f) for f in warnings.filters],
         "stubbed_modules": sorted(name for name, module in sys.modules.items()
                                   if module is not None and getattr(module, "__spec__", None) is None
-                                  and getattr(module, "__file__", None) is None and name not in sys.builtin_module_names),
+                                  and getattr(module, "__file__", None) is None
+                                  and name not in sys.builtin_module_names),
         "float_mode": torch.tensor([1e-40]).item() != 0.0,  # False while denormals are flushed
     }
 
@@ -54,7 +55,8 @@ for path in json.loads(sys.argv[2]):
     name = path[:-3].replace("/", ".")
     try:
         if path.startswith(("benchmarks/", "data/")):  # scripts, not packages: import by file
-            spec = importlib.util.spec_from_file_location(name.replace(".", "_"), os.path.join(sys.argv[1], path))
+            spec = importlib.util.spec_from_file_location(name.replace(".", "_"),
+                                                          os.path.join(sys.argv[1], path))
             module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:
@@ -84,7 +86,8 @@ def project_modules() -> list[str]:
 def test_importing_any_module_changes_no_process_wide_setting():
     clean_env = {key: value for key, value in __import__("os").environ.items()
                  if key not in runtime.FRAMEWORK_ENVIRONMENT}  # a fresh shell, not this test session's
-    result = subprocess.run([sys.executable, "-c", SNAPSHOT_SCRIPT, str(REPO_ROOT), json.dumps(project_modules())],
+    result = subprocess.run([sys.executable, "-c", SNAPSHOT_SCRIPT, str(REPO_ROOT),
+                             json.dumps(project_modules())],
                             capture_output=True, text=True, timeout=300, env=clean_env, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -113,8 +116,10 @@ def test_a_stage_imports_no_other_stage():
 
 
 def test_importing_smallm_loads_no_tinyllm_module():
-    code = "import sys, SmaLLM.train, SmaLLM.sample; print(sorted(m for m in sys.modules if m.startswith('TinyLLM')))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    code = ("import sys, SmaLLM.train, SmaLLM.sample; "
+            "print(sorted(m for m in sys.modules if m.startswith('TinyLLM')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
 

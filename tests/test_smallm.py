@@ -85,8 +85,8 @@ def tiny_args(tmp_path, text="Some text to learn from , said the king , and the 
     data = tmp_path / "text.txt"
     data.write_text(text, encoding="utf-8")
     return ["--data", str(data), "--out", str(tmp_path / "run"), "--hidden-size", "8", "--embedding-dim", "8",
-            "--batch-size", "2", "--seq-len", "8", "--max-minutes", "0", "--eval-every", "3", "--sample-every", "0",
-            "--threads", "1", "--eval-streams", "1"]
+            "--batch-size", "2", "--seq-len", "8", "--max-minutes", "0", "--eval-every", "3",
+            "--sample-every", "0", "--threads", "1", "--eval-streams", "1"]
 
 
 @pytest.mark.parametrize("flag, value, message", [
@@ -106,7 +106,8 @@ def test_a_corpus_of_one_repeated_word_trains_and_skips_the_embedding_map(tmp_pa
     metrics = train_script.main([*tiny_args(tmp_path, "buffalo " * 2000), "--max-steps", "3"])
     assert np.isfinite(metrics["val_loss"])
     assert "embeddings.png needs 3 and will be skipped" in capsys.readouterr().out
-    assert (tmp_path / "run" / "neighbours.txt").exists() and not (tmp_path / "run" / "embeddings.png").exists()
+    assert ((tmp_path / "run" / "neighbours.txt").exists()
+            and not (tmp_path / "run" / "embeddings.png").exists())
 
 
 def test_resume_refuses_a_different_tokenizer_option_and_nothing_to_resume(tmp_path):

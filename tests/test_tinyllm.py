@@ -94,7 +94,8 @@ def test_dry_run_is_repeatable_and_writes_every_file(tmp_path):
     first = train_script.main(["--dry-run", "--out", str(tmp_path / "a")])
     second = train_script.main(["--dry-run", "--out", str(tmp_path / "b")])
     assert first["val_loss"] == second["val_loss"]
-    for name in ("metrics.json", "config.json", "history.json", "loss.png", "samples.txt", "checkpoint.pt", "tokenizer.json"):
+    for name in ("metrics.json", "config.json", "history.json", "loss.png", "samples.txt", "checkpoint.pt",
+                 "tokenizer.json"):
         assert (tmp_path / "a" / name).exists(), name
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert {"stage", "cell", "params", "val_loss", "val_bpc", "val_loss_ctx64", "train_seconds",
@@ -102,16 +103,19 @@ def test_dry_run_is_repeatable_and_writes_every_file(tmp_path):
     assert set(metrics["baselines"]) == {"unigram", "bigram", "ngram"}
     assert metrics["baselines"]["ngram"]["order"] >= 2
 
-    text = sample_script.main(["--out", str(tmp_path / "a"), "--prompt", "ROMEO ☃:", "--length", "30", "--seed", "3"])
+    text = sample_script.main(["--out", str(tmp_path / "a"), "--prompt", "ROMEO ☃:",
+                               "--length", "30", "--seed", "3"])
     assert text.startswith("ROMEO ☃:") and len(text) == len("ROMEO ☃:") + 30
-    assert text == sample_script.main(["--out", str(tmp_path / "a"), "--prompt", "ROMEO ☃:", "--length", "30", "--seed", "3"])
+    assert text == sample_script.main(["--out", str(tmp_path / "a"), "--prompt", "ROMEO ☃:",
+                                       "--length", "30", "--seed", "3"])
 
 
 def test_resume_continues_the_same_run(tmp_path):
     data = tmp_path / "text.txt"
     data.write_text("Some text to learn from, said the king, and the queen agreed. " * 60, encoding="utf-8")
-    tiny = ["--data", str(data), "--out", str(tmp_path / "run"), "--hidden-size", "16", "--embedding-dim", "8",
-            "--batch-size", "4", "--seq-len", "16", "--max-minutes", "0", "--eval-every", "3", "--sample-every", "0"]
+    tiny = ["--data", str(data), "--out", str(tmp_path / "run"), "--hidden-size", "16",
+            "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16", "--max-minutes", "0",
+            "--eval-every", "3", "--sample-every", "0"]
     train_script.main([*tiny, "--max-steps", "3"])
     resumed = train_script.main([*tiny, "--max-steps", "6", "--resume"])
     assert resumed["steps"] == 6
@@ -147,10 +151,11 @@ def test_help_lists_every_option(script, capsys):
 def tiny_args(tmp_path, out="run"):
     data = tmp_path / "text.txt"
     if not data.exists():
-        data.write_text("Some text to learn from, said the king, and the queen agreed. " * 60, encoding="utf-8")
-    return ["--data", str(data), "--out", str(tmp_path / out), "--hidden-size", "16", "--embedding-dim", "8",
-            "--batch-size", "4", "--seq-len", "16", "--max-minutes", "0", "--eval-every", "3", "--sample-every", "0",
-            "--threads", "1"]
+        data.write_text("Some text to learn from, said the king, and the queen agreed. " * 60,
+                        encoding="utf-8")
+    return ["--data", str(data), "--out", str(tmp_path / out), "--hidden-size", "16",
+            "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16", "--max-minutes", "0",
+            "--eval-every", "3", "--sample-every", "0", "--threads", "1"]
 
 
 def snapshot(folder):
@@ -202,11 +207,13 @@ def test_resume_refuses_when_there_is_nothing_to_resume_or_a_shaping_option_diff
     assert not (tmp_path / "run").exists()
     train_script.main([*tiny_args(tmp_path), "--max-steps", "3"])
     before = snapshot(tmp_path / "run")
-    for flag, value in (("--hidden-size", "32"), ("--cell", "gru"), ("--seq-len", "8"), ("--val-fraction", "0.2")):
+    for flag, value in (("--hidden-size", "32"), ("--cell", "gru"), ("--seq-len", "8"),
+                        ("--val-fraction", "0.2")):
         with pytest.raises(ValueError, match=f"{flag} is .* but the run to resume used"):
             train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume", flag, value])
     assert snapshot(tmp_path / "run") == before
-    resumed = train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume", "--learning-rate", "1e-3"])
+    resumed = train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume",
+                                 "--learning-rate", "1e-3"])
     assert resumed["steps"] == 6  # the budget and the learning rate may change
 
 
@@ -232,7 +239,8 @@ def test_a_crafted_checkpoint_never_runs_and_is_refused_by_sample_and_resume(tmp
     marker = tmp_path / "pwned"
     for name in ("checkpoint.pt", "resume.pt"):
         torch.save({"model": TouchesAFile(marker), "config": {}}, tmp_path / "run" / name)
-    with pytest.raises(ValueError, match="checkpoint.pt is not a checkpoint of this project: .*could run code"):
+    with pytest.raises(ValueError,
+                       match="checkpoint.pt is not a checkpoint of this project: .*could run code"):
         sample_script.main(["--out", str(tmp_path / "run")])
     with pytest.raises(ValueError, match="resume.pt is not a checkpoint of this project"):
         train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--resume"])
@@ -250,8 +258,9 @@ def test_sample_refuses_a_truncated_or_foreign_checkpoint_in_one_line(tmp_path):
     save_checkpoint(checkpoint, torch.nn.Linear(2, 2), {"lookback": 60}, stage="CodeLLM")
     with pytest.raises(ValueError, match="is a CodeLLM checkpoint, not a TinyLLM one"):
         sample_script.main(["--out", str(tmp_path / "run")])
-    save_checkpoint(checkpoint, torch.nn.Linear(2, 2), {"embedding_dim": 8, "hidden_size": 16, "num_layers": 2,
-                                                        "cell": "rnn", "dropout": 0.0}, stage="TinyLLM")
+    save_checkpoint(checkpoint, torch.nn.Linear(2, 2),
+                    {"embedding_dim": 8, "hidden_size": 16, "num_layers": 2, "cell": "rnn", "dropout": 0.0},
+                    stage="TinyLLM")
     with pytest.raises(ValueError, match="does not match its run folder"):
         sample_script.main(["--out", str(tmp_path / "run")])
 

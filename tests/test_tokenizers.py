@@ -41,7 +41,8 @@ def test_fit_on_empty_text_is_refused():
         WordTokenizer.fit("")
 
 
-@pytest.mark.parametrize("text", ["Before we proceed", "Speak, speak.", "I'll go; 'tis late!", "O Romeo, Romeo!\nWherefore art thou?"])
+@pytest.mark.parametrize("text", ["Before we proceed", "Speak, speak.", "I'll go; 'tis late!",
+                                  "O Romeo, Romeo!\nWherefore art thou?"])
 def test_word_round_trip(text):
     tokenizer = WordTokenizer.fit(text)
     assert tokenizer.decode(tokenizer.encode(text)) == text
