@@ -36,25 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.torch_utils import sinusoidal_positions
+
 ATTENTION_KINDS = ("explicit", "fused")
-
-
-def sinusoidal_positions(positions: torch.Tensor, d_model: int) -> torch.Tensor:
-    """(tokens,) integer positions -> (tokens, d_model) sin/cos codes (Vaswani et al., 2017).
-
-    Even channels are sin(pos / 10000^(2i/d)), odd ones cos of the same: each channel pair is a
-    clock of a different period, so nearby days get similar codes and the model can read
-    relative distance as a rotation. Computed on the fly: any lookback works, nothing to store.
-    """
-    frequencies = torch.exp(
-        torch.arange(0, d_model, 2, dtype=torch.float32, device=positions.device)
-        * (-math.log(10000.0) / d_model)
-    )  # (d_model / 2,)
-    angles = positions.float()[:, None] * frequencies[None, :]  # (tokens, d_model / 2)
-    codes = torch.zeros(len(positions), d_model, device=positions.device)
-    codes[:, 0::2] = torch.sin(angles)
-    codes[:, 1::2] = torch.cos(angles[:, : d_model // 2])  # odd d_model: one cos channel fewer
-    return codes
 
 
 class MultiHeadAttention(nn.Module):

@@ -19,7 +19,7 @@ from common import language_model
 from common.config import option, run_cli
 from common.paths import output_dir
 from common.tokenizer_base import Tokenizer
-from TinyLLM.model import CharRNN
+from TinyLLM.model import CharRNN, CharTransformer
 from TinyLLM.train import STAGE, TrainConfig, build_model
 
 
@@ -29,7 +29,7 @@ class SampleConfig(language_model.SampleConfig):
     length: int = option(500, "how many characters to generate after the prompt")
 
 
-def load_run(out: str | Path, device: torch.device) -> tuple[CharRNN, Tokenizer]:
+def load_run(out: str | Path, device: torch.device) -> tuple[CharRNN | CharTransformer, Tokenizer]:
     """The best model of a TinyLLM run and its tokenizer."""
     return language_model.load_run(out, device, STAGE, TrainConfig, build_model)
 

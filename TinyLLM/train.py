@@ -57,13 +57,13 @@ from common.paths import output_dir
 from common.plotting import plot_losses
 from common.runs import write_json
 from common.tokenizers import CharTokenizer
-from TinyLLM.model import CELLS, CharRNN
+from TinyLLM.model import CELLS, CharRNN, CharTransformer
 
 STAGE = "TinyLLM"  # stored in every checkpoint, so another stage's checkpoint is recognised as such
 # Options that shape the model or the data it reads: a resumed run must keep them (the others, such as
 # the budget or the learning rate, may change).
 RESUME_SHAPING = ("data", "val_fraction", "max_chars", "cell", "embedding_dim", "hidden_size", "num_layers",
-                  "batch_size", "seq_len")
+                  "heads", "positions", "batch_size", "seq_len")
 FIXED_CONTEXT = 64  # the context of the nanoGPT-style validation score val_loss_ctx64
 
 
@@ -77,13 +77,18 @@ class TrainConfig(LMConfig):
     }
     out: str = option(str(output_dir("TinyLLM")), "run folder for checkpoints, metrics and plots")
     # model
-    cell: str = option("rnn", "rnn = the plain tanh RNN (the lesson); gru / lstm = gated cells",
+    cell: str = option("rnn", "rnn = the plain tanh RNN (the lesson); gru / lstm = gated cells; "
+                       "transformer = causal self-attention over the last --seq-len characters",
                        choices=CELLS)
     embedding_dim: int = option(64, "characters are few (~80): a small embedding is plenty")
     hidden_size: int = option(512, "the memory: at equal time 512 beat 256 clearly and 1024 gained little "
                               "at 1.5x the cost (TinyLLM/README)")
     num_layers: int = option(2, "two layers beat one at equal time (TinyLLM/README)")
     dropout: float = option(0.0, "a few minutes of training never overfits 1 MB of text")
+    # transformer only: width = --embedding-dim, MLP width = --hidden-size, context = --seq-len
+    heads: int = option(4, "transformer: attention heads, each free to look at other characters")
+    positions: str = option("learned", "transformer: learned position vectors, or fixed sinusoidal codes",
+                            choices=("learned", "sinusoidal"))
     # the loop's options, with this stage's defaults
     batch_size: int = option(64, "parallel streams of text: enough work per step for a multi-core CPU")
     seq_len: int = option(128, "TBPTT length: gradients flow back 128 characters (the state carries further)")
@@ -97,8 +102,11 @@ class TrainConfig(LMConfig):
     def validate(self) -> None:
         """Refuse a bad option before any work."""
         super().validate()
-        for name in ("embedding_dim", "hidden_size", "num_layers"):
+        for name in ("embedding_dim", "hidden_size", "num_layers", "heads"):
             require(self, getattr(self, name) >= 1, name, "at least 1")
+        if self.cell == "transformer":
+            require(self, self.embedding_dim % self.heads == 0, "embedding_dim",
+                    f"divisible by --heads {self.heads} (the transformer's width is split among its heads)")
         require(self, 0 <= finite(self.dropout) < 1, "dropout", "in [0, 1)")
         orders = self.ngram_order_range()
         require(self, len(orders) > 0 and orders.start >= 2, "ngram_orders",
@@ -112,7 +120,10 @@ class TrainConfig(LMConfig):
             return range(0)
 
 
-def build_model(config: TrainConfig, vocab_size: int) -> CharRNN:
+def build_model(config: TrainConfig, vocab_size: int) -> CharRNN | CharTransformer:
+    if config.cell == "transformer":
+        return CharTransformer(vocab_size, config.embedding_dim, config.hidden_size, config.num_layers,
+                               config.heads, config.seq_len, config.dropout, config.positions)
     return CharRNN(vocab_size, config.embedding_dim, config.hidden_size, config.num_layers, config.cell,
                    config.dropout)
 

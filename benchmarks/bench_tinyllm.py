@@ -7,10 +7,18 @@ r"""TinyLLM benchmarks (measurements, not tests): run them on a quiet machine, o
     .venv/bin/python benchmarks/bench_tinyllm.py cells --minutes 3.75
     # the throughput reference: a plain nn.LSTM(512) script of the same size
     .venv/bin/python benchmarks/plain_lstm.py --data ../shared/benchmarks/tinyshakespeare.txt --minutes 5
+    # the best documented configuration for M minutes -> outputs/benchmarks/tinyllm_best.json
+    .venv/bin/python benchmarks/bench_tinyllm.py best --data ../shared/benchmarks/tinyshakespeare.txt \
+        --minutes 5
+    # long range: validation loss at each position 1..256 of a window read from scratch, for the LSTM
+    # and the Transformer trained for the same wall-clock -> outputs/bench/tinyllm_position_loss.*
+    .venv/bin/python benchmarks/bench_tinyllm.py position --data ../shared/benchmarks/tinyshakespeare.txt \
+        --minutes 5
 
 Each run writes outputs/benchmarks/tinyllm_<name>.json with the metrics and the conditions: the
 load average and CPU pressure before and after (other jobs on a 2-core machine slow training down,
-and a time-budgeted run then reaches a higher loss), the thread count and the PyTorch version.
+and a time-budgeted run then reaches a higher loss), the thread count and the PyTorch version;
+each run's metrics.json holds its peak resident memory (`peak_rss_mb`).
 """
 
 # ruff: noqa: E402
@@ -28,11 +36,29 @@ import platform
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 
+from common.config import config_from_dict
+from common.language_model import split_text
+from common.lm_training import loss_by_position
 from common.paths import output_dir
-from common.runs import write_json
-from TinyLLM import train
+from common.plotting import save_figure
+from common.runs import read_json, write_json
+from TinyLLM import sample, train
+
+# The best configuration documented in TinyLLM/README.md ("Benchmark: tinyshakespeare"): chosen on
+# the validation loss of the runs listed there, for a budget of about 5 minutes on 2 CPU cores.
+BEST = ["--cell", "lstm", "--num-layers", "1", "--hidden-size", "512"]
+# The two models of the long-range measurement, at equal wall-clock: the best LSTM, and a character
+# Transformer whose context (--seq-len) covers the 256 positions measured.
+POSITION_MODELS = {
+    "lstm": BEST,
+    "transformer": ["--cell", "transformer", "--embedding-dim", "128", "--hidden-size", "512",
+                    "--num-layers", "4", "--heads", "4", "--seq-len", "256", "--batch-size", "32"],
+}
+POSITION_CONTEXT = 256
 
 
 def conditions() -> dict:
@@ -57,16 +83,68 @@ def run(name: str, argv: list[str]) -> dict:
     return record
 
 
+def position_loss(data: str, minutes: float, extra: list[str]) -> dict:
+    """Train each of POSITION_MODELS for `minutes`, then measure its validation loss at every position
+    of 256-character windows read from scratch; write the curves and their plot."""
+    base = ["--data", data, "--max-minutes", str(minutes), "--sample-every", "0"]
+    result: dict = {"context": POSITION_CONTEXT, "data": data, "minutes": minutes, "models": {}}
+    for name, flags in POSITION_MODELS.items():
+        out = output_dir("benchmarks", f"tinyllm_position_{name}")
+        record = run(f"position_{name}", [*base, *flags, "--out", str(out), *extra])
+        model, tokenizer = sample.load_run(out, torch.device("cpu"))
+        config = config_from_dict(train.TrainConfig, read_json(out / "config.json"))
+        val_ids = torch.tensor(tokenizer.encode(split_text(config)[1]), dtype=torch.long)
+        curve = loss_by_position(model, val_ids, context=POSITION_CONTEXT)
+        result["models"][name] = {"loss_by_position": curve, "val_loss": record["metrics"]["val_loss"],
+                                  "params": record["metrics"]["params"], **spans(curve)}
+        print(f"{name}: " + ", ".join(f"{key} {value:.3f}" for key, value in spans(curve).items()))
+    folder = output_dir("bench")
+    write_json(folder / "tinyllm_position_loss.json", result)
+    plot_position_loss(result, folder / "tinyllm_position_loss.png")
+    return result
+
+
+def spans(curve: list[float]) -> dict[str, float]:
+    """Mean loss over positions 1-8, 9-32, 33-128 and 129-256: how much each model gains from text
+    further back (a flat tail means it no longer uses it)."""
+    edges = ((1, 8), (9, 32), (33, 128), (129, len(curve)))
+    return {f"positions_{low}_{high}": float(np.mean(curve[low - 1 : high])) for low, high in edges}
+
+
+def plot_position_loss(result: dict, path: Path) -> None:
+    fig = Figure(figsize=(8, 4.5))
+    axis = fig.subplots()
+    for name, entry in result["models"].items():
+        curve = entry["loss_by_position"]
+        axis.plot(range(1, len(curve) + 1), curve, label=f"{name} ({entry['params']:,} parameters; "
+                  f"whole-text loss {entry['val_loss']:.3f})")
+    axis.set_xscale("log")
+    axis.set_xlabel("position in a window read from scratch (characters of context + 1)")
+    axis.set_ylabel("validation loss (nats/char)")
+    axis.set_title(f"How far back each model reads: {Path(result['data']).name}, "
+                   f"{result['minutes']:g} minutes of training each")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("lstm", "cells"))
+    parser.add_argument("which", choices=("lstm", "cells", "best", "position"))
     parser.add_argument("--data", default="shakespeare")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="more train.py flags, e.g. --extra --hidden-size 768")
     args = parser.parse_args()
     base = ["--data", args.data, "--max-minutes", str(args.minutes), "--sample-every", "0"]
+    if args.which == "best":
+        run("best", [*base, *BEST, "--out", str(output_dir("benchmarks", "tinyllm_best_run")), *args.extra])
+        return
+    if args.which == "position":
+        position_loss(args.data, args.minutes, args.extra)
+        return
     if args.which == "lstm":
         out = str(output_dir("benchmarks", "tinyllm_lstm"))
         # One layer of 512: the same size as the plain nn.LSTM(512) reference (benchmarks/plain_lstm.py).

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import resource
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,13 +151,21 @@ def train_model(
 
 
 def training_metrics(progress: Progress, model: nn.Module, device: torch.device) -> dict[str, Any]:
-    """What every language-model run reports about its training, beside its stage's scores."""
+    """What every language-model run reports about its training, beside its stage's scores (peak
+    resident memory is this process's, so far)."""
     return {
         "train_seconds": round(progress.seconds, 1),
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
         "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
         "interrupted": progress.interrupted, "device": str(device), "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """The most resident memory this process has held, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def append_final_sample(run: Run, text: str, prompt: str = "ROMEO:") -> None:

@@ -209,6 +209,34 @@ def evaluate_fixed_context(
     return total / count
 
 
+@torch.no_grad()
+def loss_by_position(
+    model: nn.Module, ids: torch.Tensor, context: int = 256, batch_size: int = 64
+) -> list[float]:
+    """Mean cross-entropy (nats/token) at each position 1..`context` of a window read from scratch.
+
+    The text is cut into blocks of `context` + 1 tokens, each read with no earlier text (a zero state
+    for an RNN, an empty context for a Transformer); the loss at position p is that of predicting the
+    p-th token from the p tokens before it. Where the curve still falls at p, the model uses text p
+    tokens back: the direct measurement of "long-range".
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    blocks = ids[: len(ids) // (context + 1) * (context + 1)].view(-1, context + 1)
+    if len(blocks) == 0:
+        raise ValueError(f"the text is shorter than {context + 1} tokens")
+    total = torch.zeros(context, dtype=torch.float64)
+    for start in range(0, len(blocks), batch_size):
+        batch = blocks[start : start + batch_size].to(device)  # (batch, context + 1)
+        logits, _ = model(batch[:, :-1])  # (batch, context, vocab)
+        # (batch, context): one loss per position of every block
+        losses = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="none")
+        total += losses.sum(dim=0).double().cpu()
+    model.train(was_training)
+    return (total / len(blocks)).tolist()
+
+
 @dataclass
 class Progress:
     """Where a run stands; saved in the resume checkpoint so `--resume` continues the same schedule."""

@@ -6,13 +6,20 @@ import pytest
 import torch
 
 from common import language_model, runtime
-from common.lm_training import LMConfig, Progress, evaluate_carried, train
+from common.lm_training import (
+    LMConfig,
+    Progress,
+    evaluate_carried,
+    evaluate_fixed_context,
+    loss_by_position,
+    train,
+)
 from common.seed import set_seed
 from common.tokenizers import CharTokenizer
 from common.torch_utils import save_checkpoint
 from TinyLLM import sample as sample_script
 from TinyLLM import train as train_script
-from TinyLLM.model import CharRNN, TanhRNN
+from TinyLLM.model import CharRNN, CharTransformer, TanhRNN
 
 
 def test_tanh_rnn_matches_pytorch_rnn():
@@ -298,3 +305,45 @@ def test_a_sigkilled_run_keeps_the_previous_run_and_resume_continues_it(tmp_path
     resumed = train_script.main([*tiny_args(tmp_path), "--max-steps", "3", "--resume"])
     assert resumed["steps"] >= 3  # continued from the killed run's last resume point
     assert not partial.exists()
+
+
+# --- The character Transformer (--cell transformer) ---
+
+def test_transformer_is_causal_and_reads_a_long_text_in_overlapping_windows():
+    torch.manual_seed(0)
+    model = CharTransformer(vocab_size=11, width=16, mlp_width=32, num_layers=2, heads=2, context=8).eval()
+    ids = torch.randint(0, 11, (2, 20))
+    logits, state = model(ids)
+    assert logits.shape == (2, 20, 11)
+    torch.testing.assert_close(state, ids[:, -8:])  # what it carries: the last `context` characters
+    changed = ids.clone()
+    changed[:, 15] = (ids[:, 15] + 1) % 11
+    torch.testing.assert_close(model(changed)[0][:, :15], logits[:, :15])  # the future never leaks back
+    torch.testing.assert_close(logits[:, :8], model.read(ids[:, :8]))  # within one context: plain reading
+    # Beyond it, windows of 8 advance by 4: the last position reads the 8 characters ending at it.
+    torch.testing.assert_close(logits[:, 19], model.read(ids[:, 12:20])[:, -1])
+    model.train()
+    assert model(ids[:, :8])[1] is None  # training reads windows from scratch: nothing to carry
+
+
+def test_loss_by_position_averages_to_the_fixed_context_loss():
+    torch.manual_seed(0)
+    ids = torch.randint(0, 7, (500,))
+    for model in (CharRNN(7, 4, 8, cell="lstm"), CharTransformer(7, 8, 16, 1, 2, context=16)):
+        curve = loss_by_position(model, ids, context=16, batch_size=5)
+        assert len(curve) == 16
+        assert abs(sum(curve) / 16 - evaluate_fixed_context(model, ids, context=16)) < 1e-6
+
+
+def test_transformer_cell_trains_samples_and_resumes(tmp_path):
+    args = [*tiny_args(tmp_path), "--cell", "transformer", "--heads", "2"]
+    first = train_script.main([*args, "--max-steps", "3"])
+    assert first["cell"] == "transformer" and first["steps"] == 3
+    resumed = train_script.main([*args, "--max-steps", "6", "--resume"])
+    assert resumed["steps"] == 6
+    with pytest.raises(ValueError, match="--heads is 4 but the run to resume used 2"):
+        train_script.main([*tiny_args(tmp_path), "--cell", "transformer", "--max-steps", "9", "--resume"])
+    text = sample_script.main(["--out", str(tmp_path / "run"), "--length", "40", "--prompt", "ROMEO:"])
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 40
+    with pytest.raises(ValueError, match="--embedding-dim must be divisible by --heads 3"):
+        train_script.main([*args, "--heads", "3", "--max-steps", "3"])
