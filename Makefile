@@ -40,7 +40,7 @@ bench-lag: install
 # Long-range memory: lags k = 1 .. 250 and a rare-marker family, LSTM vs Transformer at equal epochs and
 # equal wall clock, beside AR(k) and the oracle (about 75 minutes on 2 cores; see CodeLLM/README.md).
 bench-long-range: install
-	$(PY) benchmarks/bench_long_range.py --long-seeds 0 1
+	$(PY) benchmarks/bench_long_range.py --marker-lags 20 60 250 --marker-seeds 0 1 --long-seeds 0 1 --long-epochs 20
 
 # Stage 3 vs Stage 4 on 6 expanding-window folds, each model refitted at its full budget (~15 minutes).
 walk-forward: install

@@ -67,7 +67,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "transformer-patch10": ("transformer", {"attention": "fused", "patch_len": 10}),
     "transformer-skip": ("transformer", {"attention": "fused", "linear_skip": True}),
     "transformer-patch10-skip": ("transformer", {"attention": "fused", "patch_len": 10, "linear_skip": True}),
-    "transformer-long": ("transformer", {"attention": "fused", "patch_len": 10}),
+    "transformer-long": ("transformer", {"attention": "fused", "patch_len": 5}),
 }
 QUICK_MODELS = {"lstm": {"units": 8}, "transformer": {"d_model": 8, "heads": 2, "ff_dim": 16}}
 
@@ -369,6 +369,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="series (and training) seeds")
     parser.add_argument("--long-seeds", type=int, nargs="+", default=None,
                         help="seeds for k >= 120, where a run costs most (default: --seeds)")
+    parser.add_argument("--marker-seeds", type=int, nargs="+", default=None,
+                        help="seeds of the marker family if other (k >= 120 still takes --long-seeds)")
     parser.add_argument("--models", nargs="+", default=["lstm", "transformer-long"], choices=list(MODELS))
     parser.add_argument("--budgets", nargs="+", default=["epochs", "wall_clock"],
                         choices=["epochs", "wall_clock"])
@@ -395,6 +397,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def seeds_for(args: argparse.Namespace, family: str, lag: int) -> list[int]:
+    if args.long_seeds is not None and lag >= 120:
+        return args.long_seeds
+    return args.marker_seeds if (family == "marker" and args.marker_seeds is not None) else args.seeds
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     import contextlib
 
@@ -406,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"machine: {conditions}", flush=True)
     plan = [(family, lag, seed) for family in args.families
             for lag in (args.marker_lags or args.lags if family == "marker" else args.lags)
-            for seed in (args.long_seeds if args.long_seeds is not None and lag >= 120 else args.seeds)]
+            for seed in seeds_for(args, family, lag)]
     started = time.perf_counter()
     rows = []
     with contextlib.ExitStack() as settings:
