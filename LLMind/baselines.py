@@ -54,7 +54,7 @@ def _fit_on_validation(make: Any, train_inputs: Any, train_labels: np.ndarray, v
             classifier = LogisticRegression(C=c, class_weight=class_weight, solver="newton-cg", max_iter=1000,
                                             random_state=seed)
             model = make(classifier)
-            with warnings.catch_warnings():  # a tiny training set may stop short of convergence: still a model
+            with warnings.catch_warnings():  # a tiny training set may stop short of convergence: still usable
                 warnings.simplefilter("ignore")
                 model.fit(train_inputs, train_labels)
             score = macro_f1(val_labels, model.predict(val_inputs), num_classes)
@@ -69,7 +69,8 @@ def tfidf_logreg(train_texts: Sequence[str], train_labels: np.ndarray, val_texts
     """TF-IDF of lower-cased word 1-2-grams (sublinear counts), then logistic regression."""
     def make(classifier: LogisticRegression) -> Pipeline:
         return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), classifier)
-    return _fit_on_validation(make, list(train_texts), train_labels, list(val_texts), val_labels, num_classes, seed)
+    return _fit_on_validation(make, list(train_texts), train_labels, list(val_texts), val_labels, num_classes,
+                              seed)
 
 
 def frozen_logreg(train_vectors: np.ndarray, train_labels: np.ndarray, val_vectors: np.ndarray,

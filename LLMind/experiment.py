@@ -1,8 +1,8 @@
 """One run of Stage 5: split once, then score every model on the same sentences (train.py configures it).
 
     majority / TF-IDF + LR / frozen + LR / fine-tuned / from scratch   on the test split, with intervals
-    the same at 100, 300, 1,000 training sentences                      (learning curve)
-    the NYT-trained models on tweets, movie and product reviews         (out of domain)
+    TF-IDF, frozen and fine-tuned at 100, 300, 1,000 sentences          (the learning curve)
+    the models trained on NYT, on tweets, movie and product reviews     (out of domain)
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from sklearn.model_selection import train_test_split
 
 from common.runs import write_json, write_text
 from LLMind import baselines, plots, pretrained
-from LLMind.finetune import TrainResult, TrainSettings, frozen_pass, predict_logits, tokenize, train_classifier
+from LLMind.finetune import (
+    TrainResult,
+    TrainSettings,
+    frozen_pass,
+    predict_logits,
+    tokenize,
+    train_classifier,
+)
 from LLMind.look_inside import attention_map, tokenizer_table
 from LLMind.prepare_data import LabelledText
 from LLMind.scoring import bootstrap_indices, confusion, macro_f1, paired_difference, score
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from LLMind.train import TrainConfig
 
 MODELS = ("majority", "tfidf_logreg", "frozen_logreg", "fine_tuned", "from_scratch")
+SPLITS = ("train", "validation", "test")
 MIN_PER_CLASS = 5  # a stratified three-way split needs a few sentences of every class
 
 
@@ -37,8 +44,8 @@ def stratified_split(labels: np.ndarray, test_fraction: float, val_fraction: flo
     """Indices of train / validation / test, each with the classes in the same proportions."""
     counts = np.bincount(labels)
     if counts.min() < MIN_PER_CLASS:
-        raise ValueError(f"a class has only {counts.min()} sentence(s): a stratified train/validation/test split "
-                         f"needs at least {MIN_PER_CLASS} of each (counts per class: {counts.tolist()})")
+        raise ValueError(f"a class has only {counts.min()} sentence(s): a stratified train/validation/test "
+                         f"split needs at least {MIN_PER_CLASS} of each (per class: {counts.tolist()})")
     indices = np.arange(len(labels))
     rest, test = train_test_split(indices, test_size=test_fraction, stratify=labels, random_state=seed)
     train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest],
@@ -55,9 +62,11 @@ def stratified_subset(indices: np.ndarray, labels: np.ndarray, size: int, seed: 
 
 
 class Experiment:
+    """Holds the split and what every model needs of it; `run()` scores them, `write()` saves the run."""
+
     def __init__(self, config: TrainConfig, data: LabelledText, out_of_domain: dict[str, LabelledText],
                  classes: list[str], out: Path) -> None:
-        self.config, self.classes, self.out = config, classes, out
+        self.config, self.classes, self.out, self.num_classes = config, classes, out, len(classes)
         index = {name: i for i, name in enumerate(classes)}
         labels = np.array([index[label] for label in data.labels])
         kept = np.arange(len(labels))
@@ -65,6 +74,8 @@ class Experiment:
             kept = stratified_subset(kept, labels, config.max_sentences, config.seed)
         self.texts, self.labels = [data.texts[i] for i in kept], labels[kept]
         self.splits = stratified_split(self.labels, config.test_fraction, config.val_fraction, config.seed)
+        self.y = {name: self.labels[part] for name, part in self.splits.items()}
+        self.split_texts = {name: [self.texts[i] for i in part] for name, part in self.splits.items()}
         rng = np.random.default_rng(config.seed)
         self.out_of_domain: dict[str, tuple[list[str], np.ndarray]] = {}
         for name, other in out_of_domain.items():
@@ -73,10 +84,7 @@ class Experiment:
                 draw = np.sort(rng.choice(len(other), config.ood_sentences, replace=False))
             self.out_of_domain[name] = ([other.texts[i] for i in draw],
                                         np.array([index[other.labels[i]] for i in draw]))
-        self.num_classes = len(classes)
         self.predictions: dict[str, np.ndarray] = {}
-        self.histories: dict[str, list[dict[str, float]]] = {}
-        self.figures: dict[str, Any] = {}
 
     def log(self, message: str) -> None:
         print(message, flush=True)
@@ -86,132 +94,143 @@ class Experiment:
         c = self.config
         return TrainSettings(start_layer=start_layer, epochs=c.epochs, batch_size=c.batch_size,
                              learning_rate=learning_rate, head_learning_rate=head_learning_rate,
-                             weight_decay=c.weight_decay, warmup_fraction=c.warmup_fraction, min_steps=min_steps,
-                             seed=c.seed, max_steps=max_steps)
+                             weight_decay=c.weight_decay, warmup_fraction=c.warmup_fraction,
+                             min_steps=min_steps, seed=c.seed, max_steps=max_steps)
 
     def run(self) -> dict[str, Any]:
-        c, split = self.config, self.splits
-        self.log(f"{len(self.texts):,} sentences -> train {len(split['train']):,}, validation "
-                 f"{len(split['validation']):,}, test {len(split['test']):,}; classes {self.classes}")
-        folder = pretrained.model_dir()
-        tokenizer = pretrained.load_tokenizer(folder)
-        model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, folder, seed=c.seed)
-        self.start_layer = model.bert.config.num_layers - c.trainable_layers
-        # One pass of the pretrained network over every sentence (task and out-of-domain alike).
-        ood_texts = [text for texts, _ in self.out_of_domain.values() for text in texts]
-        ids = tokenize(tokenizer, self.texts + ood_texts, c.max_tokens)
-        self.log(f"frozen pass over {len(ids):,} sentences (layers below {self.start_layer} run once) ...")
-        items, vectors = frozen_pass(model, ids, self.start_layer)
-        task_items, task_vectors = items[: len(self.texts)], vectors[: len(self.texts)]
-        ood_items, ood_vectors = items[len(self.texts):], vectors[len(self.texts):]
-        self.ids = ids[: len(self.texts)]
+        c = self.config
+        self.log(f"{len(self.texts):,} sentences -> " + ", ".join(
+            f"{name} {len(part):,}" for name, part in self.splits.items()) + f"; classes {self.classes}")
+        self.folder = pretrained.model_dir()
+        self.tokenizer = pretrained.load_tokenizer(self.folder)
+        self.model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, self.folder,
+                                                      seed=c.seed)
+        self.num_layers = self.model.bert.config.num_layers
+        self.start_layer = self.num_layers - c.trainable_layers
+        self.frozen_features()
+        self.choose_sentence_to_look_inside()
+        last = self.num_layers - 1
+        self.attention = {"pretrained (before fine-tuning)": attention_map(self.model, self.look_ids, last)}
 
-        # The attention sentence: the first test sentence of 12-24 pieces (any, when none is).
-        test_ids = [self.ids[i] for i in split["test"]]
-        pick = next((i for i, sentence in enumerate(test_ids) if 12 <= len(sentence) <= 24), 0)
-        self.attention_ids = test_ids[pick]
-        self.attention_tokens = tokenizer.convert_ids_to_tokens(self.attention_ids.tolist())
-        last = model.bert.config.num_layers - 1
-        attention = {"pretrained (before fine-tuning)": attention_map(model, self.attention_ids, last)}
-
-        y = {name: self.labels[part] for name, part in split.items()}
-        texts = {name: [self.texts[i] for i in part] for name, part in split.items()}
-        vec = {name: task_vectors[part] for name, part in split.items()}
-
-        # Classical baselines and the frozen features, tuned on validation.
-        majority = baselines.majority_class(y["train"])
+        majority = baselines.majority_class(self.y["train"])
+        texts, y = self.split_texts, self.y
         tfidf = baselines.tfidf_logreg(texts["train"], y["train"], texts["validation"], y["validation"],
                                        self.num_classes, c.seed)
-        frozen = baselines.frozen_logreg(vec["train"], y["train"], vec["validation"], y["validation"],
-                                         self.num_classes, c.seed)
+        frozen = baselines.frozen_logreg(self.vectors["train"], self.y["train"], self.vectors["validation"],
+                                         self.y["validation"], self.num_classes, c.seed)
         self.log(f"TF-IDF + LR {tfidf.chosen}, frozen + LR {frozen.chosen} (chosen on validation)")
-        self.predictions = {"majority": np.full(len(y["test"]), majority),
-                            "tfidf_logreg": tfidf.predict(texts["test"]),
-                            "frozen_logreg": frozen.predict(vec["test"])}
+        self.predictions = {"majority": np.full(len(self.y["test"]), majority),
+                            "tfidf_logreg": tfidf.predict(self.split_texts["test"]),
+                            "frozen_logreg": frozen.predict(self.vectors["test"])}
 
-        # The stage's model: fine-tune the top layers on the frozen layers' outputs.
-        pick_items = {name: [task_items[i] for i in part] for name, part in split.items()}
         self.log(f"fine-tuning the top {c.trainable_layers} layer(s) and the head ...")
-        tuned = train_classifier(model, pick_items["train"], y["train"], pick_items["validation"],
-                                 y["validation"], self.settings(self.start_layer, c.learning_rate,
-                                                                c.head_learning_rate))
-        self.model, self.tuned = model, tuned
-        self.predictions["fine_tuned"] = predict_logits(model, pick_items["test"], self.start_layer).argmax(1)
-        attention[f"fine-tuned (top {c.trainable_layers} layers)"] = attention_map(model, self.attention_ids, last)
-        self.attention = attention
+        self.tuned = train_classifier(self.model, self.items["train"], y["train"], self.items["validation"],
+                                      y["validation"],
+                                      self.settings(self.start_layer, c.learning_rate, c.head_learning_rate))
+        tuned_logits = predict_logits(self.model, self.items["test"], self.start_layer)
+        self.predictions["fine_tuned"] = tuned_logits.argmax(1)
+        tuned_name = f"fine-tuned (top {c.trainable_layers} layers)"
+        self.attention[tuned_name] = attention_map(self.model, self.look_ids, last)
+        scratch = self.from_scratch()
 
-        # The same network from random initialisation, at the budget --scratch-budget names.
-        scratch_steps = tuned.steps
-        if c.scratch_budget == "compute":
-            scratch_steps = math.ceil(tuned.steps * c.trainable_layers / model.bert.config.num_layers)
-        self.log(f"the same network from scratch: {scratch_steps} steps over all layers ...")
-        scratch = pretrained.random_classifier(self.num_classes, c.head_dropout, folder, seed=c.seed)
-        train_ids = {name: [self.ids[i] for i in part] for name, part in split.items()}
-        scratch_result = train_classifier(scratch, train_ids["train"], y["train"], train_ids["validation"],
-                                          y["validation"], self.settings(0, c.scratch_learning_rate,
-                                                                         c.scratch_learning_rate,
-                                                                         max_steps=scratch_steps))
-        self.predictions["from_scratch"] = predict_logits(scratch, train_ids["test"], 0).argmax(1)
-        del scratch
-        self.histories = {"fine_tuned": tuned.history, "from_scratch": scratch_result.history}
-
-        draws = bootstrap_indices(len(y["test"]), c.bootstrap, c.seed)
-        metrics: dict[str, Any] = {
-            "task": {"data": c.csv or c.data, "classes": self.classes,
-                     "sentences": {name: len(part) for name, part in split.items()},
-                     "test_class_counts": np.bincount(y["test"], minlength=self.num_classes).tolist()},
-        }
-        for name in MODELS:
-            metrics[name] = score(y["test"], self.predictions[name], self.num_classes, draws)
-        metrics["tfidf_logreg"]["chosen_on_validation"] = tfidf.chosen
-        metrics["frozen_logreg"]["chosen_on_validation"] = frozen.chosen
-        metrics["fine_tuned"].update(self._training_summary(tuned, c.trainable_layers))
-        metrics["from_scratch"].update(self._training_summary(scratch_result, model.bert.config.num_layers))
-        metrics["from_scratch"]["budget"] = c.scratch_budget
-        metrics["fine_tuned_vs_tfidf"] = paired_difference(y["test"], self.predictions, "fine_tuned",
-                                                           "tfidf_logreg", self.num_classes, draws)
-        metrics["fine_tuned_vs_from_scratch"] = paired_difference(y["test"], self.predictions, "fine_tuned",
-                                                                  "from_scratch", self.num_classes, draws)
-        metrics["confusion"] = {name: confusion(y["test"], self.predictions[name], self.num_classes).tolist()
-                                for name in ("tfidf_logreg", "fine_tuned")}
-        metrics["learning_curve"] = self.learning_curve(folder, task_items, task_vectors, y, texts, pick_items,
-                                                        vec, metrics)
-        metrics["out_of_domain"] = self.score_out_of_domain(
-            ood_items, ood_vectors, majority, tfidf, frozen, c.seed)
-        self.token_table = tokenizer_table(self.texts[split["test"][pick]],
-                                           self.attention_tokens, texts["train"])
+        metrics = self.test_scores(tfidf, frozen, scratch)
+        metrics["learning_curve"] = self.learning_curve(metrics)
+        metrics["out_of_domain"] = self.score_out_of_domain(majority, tfidf, frozen)
+        self.token_table = tokenizer_table(self.look_text, self.look_tokens, self.split_texts["train"])
         return metrics
 
-    def _training_summary(self, result: TrainResult, layers: int) -> dict[str, Any]:
+    def frozen_features(self) -> None:
+        """One pass of the pretrained network over every sentence (the task's and the out-of-domain ones):
+        the frozen layers' outputs to fine-tune on, and the frozen sentence vectors."""
+        c, n = self.config, len(self.texts)
+        ood_texts = [text for texts, _ in self.out_of_domain.values() for text in texts]
+        ids = tokenize(self.tokenizer, self.texts + ood_texts, c.max_tokens)
+        self.log(f"frozen pass over {len(ids):,} sentences (layers below {self.start_layer} run once) ...")
+        items, vectors = frozen_pass(self.model, ids, self.start_layer)
+        self.ids = {name: [ids[i] for i in part] for name, part in self.splits.items()}
+        self.items = {name: [items[i] for i in part] for name, part in self.splits.items()}
+        self.vectors = {name: vectors[part] for name, part in self.splits.items()}
+        self.task_items, self.task_vectors = items[:n], vectors[:n]
+        self.ood_items, self.ood_vectors = items[n:], vectors[n:]
+
+    def choose_sentence_to_look_inside(self) -> None:
+        """The first test sentence of 12-24 pieces with a word cut into pieces (any, when none is)."""
+        tokens = [self.tokenizer.convert_ids_to_tokens(ids.tolist()) for ids in self.ids["test"]]
+        pick = next((i for i, pieces in enumerate(tokens)
+                     if 12 <= len(pieces) <= 24 and any(piece.startswith("##") for piece in pieces)), 0)
+        self.look_ids, self.look_tokens = self.ids["test"][pick], tokens[pick]
+        self.look_text = self.split_texts["test"][pick]
+
+    def from_scratch(self) -> TrainResult:
+        """The same network from random initialisation, every layer trained, at the budget
+        --scratch-budget names: the fine-tune's steps, or its arithmetic (trainable_layers / 6 of them)."""
+        c = self.config
+        steps = self.tuned.steps
+        if c.scratch_budget == "compute":
+            steps = math.ceil(steps * c.trainable_layers / self.num_layers)
+        self.log(f"the same network from scratch: {steps} steps over all layers ...")
+        scratch = pretrained.random_classifier(self.num_classes, c.head_dropout, self.folder, seed=c.seed)
+        settings = self.settings(0, c.scratch_learning_rate, c.scratch_learning_rate, max_steps=steps)
+        result = train_classifier(scratch, self.ids["train"], self.y["train"], self.ids["validation"],
+                                  self.y["validation"], settings)
+        self.predictions["from_scratch"] = predict_logits(scratch, self.ids["test"], 0).argmax(1)
+        return result
+
+    def test_scores(self, tfidf: baselines.Fitted, frozen: baselines.Fitted, scratch: TrainResult
+                    ) -> dict[str, Any]:
+        c, y_test = self.config, self.y["test"]
+        draws = bootstrap_indices(len(y_test), c.bootstrap, c.seed)
+        metrics: dict[str, Any] = {
+            "task": {"data": c.csv or c.data, "classes": self.classes,
+                     "sentences": {name: len(part) for name, part in self.splits.items()},
+                     "test_class_counts": np.bincount(y_test, minlength=self.num_classes).tolist()},
+        }
+        for name in MODELS:
+            metrics[name] = score(y_test, self.predictions[name], self.num_classes, draws)
+        metrics["tfidf_logreg"]["chosen_on_validation"] = tfidf.chosen
+        metrics["frozen_logreg"]["chosen_on_validation"] = frozen.chosen
+        metrics["fine_tuned"].update(self._summary(self.tuned, c.trainable_layers))
+        metrics["from_scratch"].update(self._summary(scratch, self.num_layers), budget=c.scratch_budget)
+        for other in ("tfidf_logreg", "frozen_logreg", "from_scratch"):
+            metrics[f"fine_tuned_vs_{other}"] = paired_difference(y_test, self.predictions, "fine_tuned",
+                                                                  other, self.num_classes, draws)
+        metrics["confusion"] = {name: confusion(y_test, self.predictions[name], self.num_classes).tolist()
+                                for name in ("tfidf_logreg", "frozen_logreg", "fine_tuned")}
+        self.histories = {"fine_tuned": self.tuned.history, "from_scratch": scratch.history}
+        return metrics
+
+    @staticmethod
+    def _summary(result: TrainResult, layers: int) -> dict[str, Any]:
         return {"trained_layers": layers, "steps": result.steps, "best_epoch": result.best_epoch,
                 "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.seconds}
 
-    def learning_curve(self, folder: Path, task_items: list[torch.Tensor], task_vectors: np.ndarray,
-                       y: dict[str, np.ndarray], texts: dict[str, list[str]], items: dict[str, list[torch.Tensor]],
-                       vectors: dict[str, np.ndarray], metrics: dict[str, Any]) -> dict[str, Any]:
-        """Test macro-F1 of TF-IDF, frozen and fine-tuned at each training size (same validation and test)."""
-        c = self.config
+    def learning_curve(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Test macro-F1 of TF-IDF, frozen and fine-tuned on smaller stratified training sets (the same
+        validation and test sentences); the last point is the full training set."""
+        c, y = self.config, self.y
         sizes = [size for size in c.curve() if size < len(y["train"])]
         curve: dict[str, Any] = {"sizes": [*sizes, len(y["train"])], "tfidf_logreg": [], "frozen_logreg": [],
                                  "fine_tuned": [], "fine_tuned_steps": []}
         for size in sizes:
             chosen = stratified_subset(self.splits["train"], self.labels, size, c.seed)
-            sub_y = self.labels[chosen]
+            labels = self.labels[chosen]
             self.log(f"learning curve: {size} training sentences ...")
-            tfidf = baselines.tfidf_logreg([self.texts[i] for i in chosen], sub_y, texts["validation"],
-                                           y["validation"], self.num_classes, c.seed)
-            frozen = baselines.frozen_logreg(task_vectors[chosen], sub_y, vectors["validation"], y["validation"],
-                                             self.num_classes, c.seed)
-            model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, folder, verify=False,
-                                                     seed=c.seed)
-            result = train_classifier(model, [task_items[i] for i in chosen], sub_y, items["validation"],
-                                      y["validation"], self.settings(self.start_layer, c.learning_rate,
-                                                                     c.head_learning_rate, c.curve_min_steps),
-                                      log=lambda _: None)
-            tuned = predict_logits(model, items["test"], self.start_layer).argmax(1)
-            for name, predicted in (("tfidf_logreg", tfidf.predict(texts["test"])),
-                                    ("frozen_logreg", frozen.predict(vectors["test"])), ("fine_tuned", tuned)):
-                curve[name].append(macro_f1(y["test"], predicted, self.num_classes))
+            tfidf = baselines.tfidf_logreg([self.texts[i] for i in chosen], labels,
+                                           self.split_texts["validation"], y["validation"], self.num_classes,
+                                           c.seed)
+            frozen = baselines.frozen_logreg(self.task_vectors[chosen], labels, self.vectors["validation"],
+                                             y["validation"], self.num_classes, c.seed)
+            model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, self.folder,
+                                                     verify=False, seed=c.seed)
+            result = train_classifier(model, [self.task_items[i] for i in chosen], labels,
+                                      self.items["validation"], y["validation"],
+                                      self.settings(self.start_layer, c.learning_rate, c.head_learning_rate,
+                                                    min_steps=c.curve_min_steps), log=lambda _: None)
+            predicted = {"tfidf_logreg": tfidf.predict(self.split_texts["test"]),
+                         "frozen_logreg": frozen.predict(self.vectors["test"]),
+                         "fine_tuned": predict_logits(model, self.items["test"], self.start_layer).argmax(1)}
+            for name, values in predicted.items():
+                curve[name].append(macro_f1(y["test"], values, self.num_classes))
             curve["fine_tuned_steps"].append(result.steps)
         for name in ("tfidf_logreg", "frozen_logreg", "fine_tuned"):
             curve[name].append(metrics[name]["macro_f1"])
@@ -219,53 +238,53 @@ class Experiment:
         curve["floor_majority"] = metrics["majority"]["macro_f1"]
         return curve
 
-    def score_out_of_domain(self, items: list[torch.Tensor], vectors: np.ndarray, majority: int,
-                            tfidf: baselines.Fitted, frozen: baselines.Fitted, seed: int) -> dict[str, Any]:
-        """The task's models, unchanged, on each other set (its own majority class is not known to them)."""
+    def score_out_of_domain(self, majority: int, tfidf: baselines.Fitted, frozen: baselines.Fitted
+                            ) -> dict[str, Any]:
+        """The task's models, unchanged, on each other set (the majority class is the task's)."""
         results: dict[str, Any] = {}
         start = 0
         for name, (texts, labels) in self.out_of_domain.items():
             part = slice(start, start + len(texts))
             start += len(texts)
-            draws = bootstrap_indices(len(labels), self.config.bootstrap, seed)
+            draws = bootstrap_indices(len(labels), self.config.bootstrap, self.config.seed)
             predicted = {
                 "majority": np.full(len(labels), majority), "tfidf_logreg": tfidf.predict(texts),
-                "frozen_logreg": frozen.predict(vectors[part]),
-                "fine_tuned": predict_logits(self.model, items[part], self.start_layer).argmax(1),
+                "frozen_logreg": frozen.predict(self.ood_vectors[part]),
+                "fine_tuned": predict_logits(self.model, self.ood_items[part], self.start_layer).argmax(1),
             }
             results[name] = {"sentences": len(labels),
-                             "class_counts": np.bincount(labels, minlength=self.num_classes).tolist(),
-                             **{model: score(labels, p, self.num_classes, draws) for model, p in predicted.items()}}
+                             "class_counts": np.bincount(labels, minlength=self.num_classes).tolist()}
+            for model, values in predicted.items():
+                results[name][model] = score(labels, values, self.num_classes, draws)
             self.log(f"out of domain, {name}: " + ", ".join(
                 f"{model} {results[name][model]['macro_f1']:.3f}" for model in predicted))
         return results
 
     def write(self, metrics: dict[str, Any]) -> None:
-        """Every file of the run, into the staging folder."""
-        from safetensors.torch import save_file
-
+        """Every file of the run, into the (staging) run folder."""
         c, out = self.config, self.out
         write_json(out / "config.json", asdict(c))
         write_json(out / "metrics.json", metrics)
         write_json(out / "history.json", self.histories)
         write_text(out / "tokens.md", self.token_table)
-        pretrained.save_fine_tuned(self.model, out / pretrained.FINE_TUNED_FILE, self.classes, self.start_layer,
-                                   c.max_tokens, c.head_dropout)
+        pretrained.save_fine_tuned(self.model, out / pretrained.FINE_TUNED_FILE, self.classes,
+                                   self.start_layer, c.max_tokens, c.head_dropout)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["text", "label", *MODELS])
-        for row, i in enumerate(self.splits["test"]):
-            writer.writerow([self.texts[i], self.classes[self.labels[i]],
+        for row, (text, label) in enumerate(zip(self.split_texts["test"], self.y["test"], strict=True)):
+            writer.writerow([text, self.classes[label],
                              *(self.classes[self.predictions[name][row]] for name in MODELS)])
         write_text(out / "predictions.csv", buffer.getvalue())
-        title = f"{c.csv or c.data}: test split ({len(self.splits['test']):,} sentences)"
-        plots.plot_confusions({name: np.array(m) for name, m in metrics["confusion"].items()}, self.classes,
-                              out / "confusion.png", title)
+        data = c.csv or c.data
+        plots.plot_confusions({name: np.array(counts) for name, counts in metrics["confusion"].items()},
+                              self.classes, out / "confusion.png",
+                              f"{data}: test split ({len(self.y['test']):,} sentences)")
         curve = metrics["learning_curve"]
         plots.plot_learning_curve(curve["sizes"], {name: curve[name] for name in
                                                    ("tfidf_logreg", "frozen_logreg", "fine_tuned")},
                                   curve["floor_majority"], out / "learning_curve.png",
-                                  f"{c.csv or c.data}: what pretraining buys at each data size")
-        plots.plot_attention(self.attention_tokens, self.attention, out / "attention.png",
-                             "last layer's attention, mean over 12 heads")
+                                  f"{data}: what pretraining buys at each data size")
+        plots.plot_attention(self.look_tokens, self.attention, out / "attention.png",
+                             "last layer's attention, mean over its 12 heads")
 

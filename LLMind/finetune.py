@@ -144,8 +144,10 @@ def train_classifier(model: SentenceClassifier, train_items: Sequence[torch.Tens
         epochs = math.ceil(total_steps / steps_per_epoch)
     warmup = max(1, int(settings.warmup_fraction * total_steps))
     # Linear warm-up, then linear decay to zero at the last step (BERT's schedule).
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+    def rate_factor(step: int) -> float:
+        return min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate_factor)
     lengths = np.array([len(item) for item in train_items])
     labels = torch.as_tensor(train_labels, dtype=torch.long)
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
@@ -170,8 +172,9 @@ def train_classifier(model: SentenceClassifier, train_items: Sequence[torch.Tens
                 losses.append(loss.item())
             val_pred = predict_logits(model, val_items, settings.start_layer).argmax(axis=1)
             val_f1 = macro_f1(val_labels, val_pred, model.classifier.out_features)
-            result.history.append({"epoch": epoch, "steps": result.steps, "train_loss": float(np.mean(losses)),
-                                   "val_macro_f1": val_f1, "seconds": time.perf_counter() - started})
+            result.history.append({"epoch": epoch, "steps": result.steps,
+                                   "train_loss": float(np.mean(losses)), "val_macro_f1": val_f1,
+                                   "seconds": time.perf_counter() - started})
             log(f"  epoch {epoch}/{epochs}: {result.steps} steps, train loss {np.mean(losses):.3f}, "
                 f"validation macro-F1 {val_f1:.3f} ({time.perf_counter() - started:.0f} s)")
             if val_f1 > result.best_val_macro_f1:

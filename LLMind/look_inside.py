@@ -43,7 +43,8 @@ def tokenizer_table(sentence: str, wordpiece_tokens: Sequence[str], training_tex
 
 @torch.inference_mode()
 def attention_map(model: SentenceClassifier, ids: torch.Tensor, layer: int) -> np.ndarray:
-    """Attention weights of `layer` over one sentence's ids (tokens,), averaged over heads: (tokens, tokens)."""
+    """Attention weights of `layer` over one sentence's ids (tokens,), averaged over heads:
+    (tokens, tokens)."""
     model.eval()
     inputs, mask = ids[None, :], torch.ones(1, len(ids), dtype=torch.long)
     hidden = model.bert.embeddings(inputs)

@@ -53,7 +53,9 @@ class BertConfig:
     def from_hugging_face(cls, payload: dict[str, Any]) -> BertConfig:
         """From a checkpoint's config.json."""
         if payload.get("model_type") != "bert" or payload.get("hidden_act", "gelu") != "gelu":
-            raise ValueError(f"not a BERT checkpoint with GELU activations: model_type={payload.get('model_type')}")
+            raise ValueError("not a BERT checkpoint with GELU activations: "
+                             f"model_type={payload.get('model_type')}, "
+                             f"hidden_act={payload.get('hidden_act')}")
         return cls(
             vocab_size=payload["vocab_size"], hidden_size=payload["hidden_size"],
             num_layers=payload["num_hidden_layers"], num_heads=payload["num_attention_heads"],
@@ -81,15 +83,16 @@ class Embeddings(nn.Module):
         """(batch, tokens) ids -> (batch, tokens, hidden)."""
         positions = torch.arange(ids.shape[1], device=ids.device)
         segments = torch.zeros_like(ids)  # one sentence: segment 0 throughout
-        x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings(segments)
-        return self.dropout(self.LayerNorm(x))
+        pieces = self.word_embeddings(ids) + self.position_embeddings(positions)
+        return self.dropout(self.LayerNorm(pieces + self.token_type_embeddings(segments)))
 
 
 class SelfAttention(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         if config.hidden_size % config.num_heads:
-            raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of num_heads {config.num_heads}")
+            raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of num_heads "
+                             f"{config.num_heads}")
         self.num_heads = config.num_heads
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
@@ -186,7 +189,8 @@ class Bert(nn.Module):
         weights = None
         stop_layer = self.config.num_layers if stop_layer is None else stop_layer
         for index in range(start_layer, stop_layer):
-            hidden, layer_weights = self.encoder.layer[index](hidden, attend, keep_weights=index == attention_of)
+            layer = self.encoder.layer[index]
+            hidden, layer_weights = layer(hidden, attend, keep_weights=index == attention_of)
             if layer_weights is not None:
                 weights = layer_weights
         return hidden, weights

@@ -22,11 +22,12 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_confusions(matrices: Mapping[str, np.ndarray], labels: Sequence[str], path: Path, title: str) -> Path:
+def plot_confusions(matrices: Mapping[str, np.ndarray], labels: Sequence[str], path: Path,
+                    title: str) -> Path:
     """One confusion matrix per model, side by side: rows the true class, columns the prediction."""
     fig = Figure(figsize=(4.2 * len(matrices), 4.0))
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
-    for axis, (name, counts) in zip(axes, matrices.items()):
+    for axis, (name, counts) in zip(axes, matrices.items(), strict=True):
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         for i in range(len(labels)):
@@ -65,7 +66,7 @@ def plot_attention(tokens: Sequence[str], maps: Mapping[str, np.ndarray], path: 
     token i looks."""
     fig = Figure(figsize=(5.2 * len(maps), 5.0))
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    for axis, (name, weights) in zip(axes, maps.items()):
+    for axis, (name, weights) in zip(axes, maps.items(), strict=True):
         image = axis.imshow(weights, cmap="viridis", vmin=0)
         axis.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
         axis.set_yticks(range(len(tokens)), tokens, fontsize=8)

@@ -61,7 +61,8 @@ class Predictor:
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sentences", nargs="*", help="sentences to classify")
     parser.add_argument("--file", help="a text file with one sentence per line")
     parser.add_argument("--csv", help="a labelled CSV (text,label) to classify and score")
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--label-column", default="label", help="--csv: the class column (default: label)")
     parser.add_argument("--out", default=str(output_dir("LLMind")),
                         help="the run folder of LLMind/train.py (default: outputs/LLMind)")
-    parser.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: one per physical core)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="PyTorch CPU threads (0: one per physical core)")
     args = parser.parse_args(argv)
     texts, labels = list(args.sentences), None
     if args.file:

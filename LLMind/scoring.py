@@ -19,7 +19,8 @@ import numpy as np
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """counts[i, j]: sentences of true class i predicted as class j."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes)
 
 
 def _macro_f1_from_counts(counts: np.ndarray) -> np.ndarray:
@@ -58,7 +59,8 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, draws: np.nd
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     boot_accuracy, boot_f1 = _resampled(y_true, y_pred, draws, num_classes)
     return {
-        "accuracy": accuracy(y_true, y_pred), "accuracy_ci95": np.percentile(boot_accuracy, [2.5, 97.5]).tolist(),
+        "accuracy": accuracy(y_true, y_pred),
+        "accuracy_ci95": np.percentile(boot_accuracy, [2.5, 97.5]).tolist(),
         "macro_f1": macro_f1(y_true, y_pred, num_classes),
         "macro_f1_ci95": np.percentile(boot_f1, [2.5, 97.5]).tolist(),
     }

@@ -4,7 +4,7 @@ New York Times editorial snippets, offline, and measure what the pretrained weig
     python LLMind/train.py                          # NYT, 3 classes; about 4 minutes on 2 CPU cores
     python LLMind/train.py --trainable-layers 6     # fine-tune every layer (about 3x slower per step)
     python LLMind/train.py --csv my_sentences.csv   # your own: columns text,label (--text-column ...)
-    python LLMind/train.py --csv Sentences_AllAgree.txt   # Financial PhraseBank (sentence@label): FinBERT-style
+    python LLMind/train.py --csv Sentences_AllAgree.txt   # Financial PhraseBank (sentence@label)
     python LLMind/train.py --preset tiny            # seconds: checks the plumbing, not the model
     python LLMind/predict.py "The plan is a disgrace."     # classify with the fine-tuned model
 
@@ -30,7 +30,7 @@ if __name__ == "__main__":
 
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from common.config import option, parse_config, run_cli
@@ -48,20 +48,21 @@ class TrainConfig:
     }
     data: str = option("nyt", "the VADER set to train on (the other three are the out-of-domain tests)",
                        choices=list(VADER_SETS))
-    csv: str = option("", "your labelled sentences instead: a .csv with a header, or a Financial PhraseBank .txt "
-                      "(one sentence@label per line)")
+    csv: str = option("", "your labelled sentences instead: a .csv with a header, or a Financial "
+                      "PhraseBank .txt (one sentence@label per line)")
     text_column: str = option("text", "--csv: the column holding the sentence")
     label_column: str = option("label", "--csv: the column holding its class")
     max_sentences: int = option(0, "use a stratified subset of this many sentences (0: all)")
     test_fraction: float = option(0.2, "share of sentences held out for the test (NYT: 1,038)")
     val_fraction: float = option(0.1, "share held out to choose epochs and settings (NYT: 519)")
     max_tokens: int = option(128, "WordPiece pieces kept per sentence: the longest NYT snippet has 112")
-    trainable_layers: int = option(2, "top layers fine-tuned (of 6): the frozen ones run once per sentence, so "
-                                   "a step costs a third of a full fine-tune's; 6 = all, embeddings included")
+    trainable_layers: int = option(2, "top layers fine-tuned (of 6): the frozen ones run once per sentence, "
+                                   "so a step costs a third of a full fine-tune's; 6 = all, embeddings "
+                                   "included")
     epochs: int = option(3, "passes over the training sentences; validation picks the best one")
     batch_size: int = option(32, "sentences per step")
-    learning_rate: float = option(1e-4, "peak AdamW rate of the fine-tuned layers (chosen on validation among "
-                                  "3e-5, 1e-4, 3e-4)")
+    learning_rate: float = option(1e-4, "peak AdamW rate of the fine-tuned layers (chosen on validation "
+                                  "among 3e-5, 1e-4, 3e-4)")
     head_learning_rate: float = option(1e-3, "peak rate of the new linear head: it starts from random, so it "
                                        "moves faster than the pretrained layers")
     weight_decay: float = option(0.01, "AdamW decay of weight matrices (BERT's value)")
@@ -69,12 +70,14 @@ class TrainConfig:
     head_dropout: float = option(0.1, "dropout before the linear head (BERT's rate)")
     scratch_learning_rate: float = option(3e-4, "peak rate of the from-scratch network (chosen on validation "
                                           "among 1e-4, 3e-4, 1e-3)")
-    scratch_budget: str = option("compute", "what the from-scratch network gets: 'steps' = the fine-tune's steps "
-                                 "over all 6 layers (3x its compute), 'compute' = the same arithmetic, so "
-                                 "trainable_layers/6 of the steps", choices=["compute", "steps"])
-    curve_sizes: str = option("100,300,1000", "learning curve: training sentences (comma-separated), plus all")
+    scratch_budget: str = option("compute", "what the from-scratch network gets: 'steps' = the fine-tune's "
+                                 "steps over all 6 layers (3x its compute), 'compute' = the same arithmetic, "
+                                 "so trainable_layers/6 of the steps", choices=["compute", "steps"])
+    curve_sizes: str = option("100,300,1000", "learning curve: training sentences (comma-separated), "
+                              "plus all")
     curve_min_steps: int = option(40, "learning curve: at least this many steps however few the sentences")
-    ood_sentences: int = option(1000, "sentences drawn from each out-of-domain set (0: all 18,513, ~3 min more)")
+    ood_sentences: int = option(1000, "sentences drawn from each out-of-domain set (0: all 18,513, about "
+                                "3 minutes more)")
     bootstrap: int = option(1000, "bootstrap draws of the test sentences for the 95 % intervals")
     seed: int = option(0, "splits, initialisation, dropout and batch order")
     threads: int = option(0, "PyTorch CPU threads (0: one per physical core)")
@@ -82,11 +85,13 @@ class TrainConfig:
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing)")
 
     def validate(self) -> None:
-        if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and self.test_fraction + self.val_fraction < 1):
-            raise ValueError(f"--test-fraction {self.test_fraction} and --val-fraction {self.val_fraction} must be "
-                             "in (0, 1) and leave sentences to train on")
+        held_out = self.test_fraction + self.val_fraction
+        if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and held_out < 1):
+            raise ValueError(f"--test-fraction {self.test_fraction} and --val-fraction {self.val_fraction} "
+                             "must be in (0, 1) and leave sentences to train on")
         if not 1 <= self.trainable_layers <= 6:
-            raise ValueError(f"--trainable-layers must be 1..6 (MiniLM has 6 layers), got {self.trainable_layers}")
+            raise ValueError(f"--trainable-layers must be 1..6 (MiniLM has 6 layers), got "
+                             f"{self.trainable_layers}")
         for name in ("epochs", "batch_size", "bootstrap"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -115,7 +120,8 @@ def load_task(config: TrainConfig) -> tuple[LabelledText, dict[str, LabelledText
         data = read_labelled_csv(config.csv, config.text_column, config.label_column)
         classes = sorted(set(data.labels))
         if len(classes) < 2:
-            raise ValueError(f"{config.csv} has one class only ({classes[0]!r}): a classifier needs two or more")
+            raise ValueError(f"{config.csv} has one class only ({classes[0]!r}): a classifier needs two or "
+                             "more")
         # Sentences labelled with the same three classes can be tested on all four VADER sets.
         out_of_domain = {}
         if set(classes) == set(LABELS):
