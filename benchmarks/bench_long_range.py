@@ -44,7 +44,7 @@ from bench_lag import mean_std, rmse_vs_naive  # the sibling benchmark's pieces
 
 from common.baselines import ar_predict, fit_ar_order, fit_baselines
 from common.paths import output_dir
-from common.runs import write_json, write_text
+from common.runs import read_json, write_json, write_text
 from common.synthetic import (
     lag_return_series,
     marker_return_series,
@@ -308,8 +308,9 @@ def plot_skill_vs_lag(table: dict[str, Any], models: list[str], budgets: list[st
             axis.axhline(0.0, color="black", lw=0.6)
             axis.set_xscale("log")
             axis.set_xticks(ks, [str(k) for k in ks])
-            axis.set_ylim(max(-1.0, axis.get_ylim()[0]), 1.1)
-            axis.set(title=f"{family} family, {budget.replace('_', ' ')}", xlabel="lag k (days)",
+            low, high = axis.get_ylim()
+            axis.set_ylim(max(-1.0, low), max(1.1, high))
+            axis.set(title=f"{family} family, equal {budget.replace('_', ' ')}", xlabel="lag k (days)",
                      ylabel="skill captured (test)")
             axis.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=7, loc="lower left")
@@ -324,7 +325,7 @@ def plot_where_they_look(rows: list[dict[str, Any]], models: list[str], path: Pa
 
     families = sorted({r["family"] for r in rows})
     lags = sorted({r["lag"] for r in rows})
-    fig = Figure(figsize=(3.6 * len(lags), 3.2 * len(families)))
+    fig = Figure(figsize=(max(3.6 * len(lags), 9), 3.2 * len(families)))
     axes = fig.subplots(len(families), len(lags), squeeze=False)
     for row, family in enumerate(families):
         for column, lag in enumerate(lags):
@@ -355,7 +356,7 @@ def save(fig: Any, path: Path) -> None:
     from common.runs import atomic_path
 
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -385,6 +386,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="tiny networks, 2 epochs, 400 days, k = 1, seed 0")
     parser.add_argument("--out", default=str(output_dir("bench", "long_range")), help="where results go")
+    parser.add_argument("--redraw", action="store_true",
+                        help="train nothing: rewrite results.md and the plots from --out's results.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.lags = args.lags or [1]
@@ -395,6 +398,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             raise ValueError(f"--lags must be at least 1 day, got {lag}")
     args.out = Path(args.out)
     return args
+
+
+def compared_budgets(budgets: list[str], models: list[str]) -> list[str]:
+    """The budgets a run compares: equal wall clock needs two networks."""
+    return [budget for budget in budgets if budget == "epochs" or len(models) > 1]
 
 
 def seeds_for(args: argparse.Namespace, family: str, lag: int) -> list[int]:
@@ -409,6 +417,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from common import runtime
 
     args = parse_args(argv)
+    if args.redraw:
+        return write_reports(read_json(args.out / "results.json"), args.out)
     conditions = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
                   f"{os.getloadavg()[0]:.1f} at start")
     print(f"machine: {conditions}", flush=True)
@@ -423,20 +433,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             settings.enter_context(runtime.tensorflow_settings(args.threads))
         for family, lag, seed in plan:
             rows.append(run_series(args, family, lag, seed))
-            budgets = [b for b in args.budgets if b == "epochs" or len(args.models) > 1]
-            table = summary(rows, args.models, budgets)
+            table = summary(rows, args.models, compared_budgets(args.budgets, args.models))
             results = {"conditions": conditions, "threads": threads,
                        "settings": {**vars(args), "out": str(args.out)},
                        "models": {name: MODELS[name][1] for name in args.models}, "summary": table,
                        "runs": rows,
                        "seconds": time.perf_counter() - started}
             write_json(args.out / "results.json", results)
-    text = markdown(table, args.models, budgets)
-    write_text(args.out / "results.md", "Skill captured = (1 − RMSE/naive) / (1 − oracle RMSE/naive), "
-               f"test split. Machine: {conditions}; {threads} threads; "
+    return write_reports(results, args.out)
+
+
+def write_reports(results: dict[str, Any], out: Path) -> dict[str, Any]:
+    """results.md, skill_vs_lag.png and where_they_look.png from a results.json's content."""
+    models, rows = list(results["models"]), results["runs"]
+    budgets = compared_budgets(results["settings"]["budgets"], models)
+    table = summary(rows, models, budgets)
+    text = markdown(table, models, budgets)
+    write_text(out / "results.md", "Skill captured = (1 − RMSE/naive) / (1 − oracle RMSE/naive), test split. "
+               f"Machine: {results['conditions']}; {results['threads']} threads; "
                f"{results['seconds'] / 60:.0f} min in all.\n\n{text}\n")
-    plot_skill_vs_lag(table, args.models, budgets, args.out / "skill_vs_lag.png")
-    plot_where_they_look(rows, args.models, args.out / "where_they_look.png")
+    plot_skill_vs_lag(table, models, budgets, out / "skill_vs_lag.png")
+    plot_where_they_look(rows, models, out / "where_they_look.png")
     print("\n" + text)
     return results
 
