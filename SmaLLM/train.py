@@ -185,13 +185,15 @@ def train_and_report(config: TrainConfig, lm_run: Run, val_text: str) -> dict:
 
     model = build_model(config, vocab).to(device)
     progress, sample = train_model(STAGE, config, model, lm_run, RESUME_SHAPING, prompt="ROMEO:")
+    if not lm_run.world.is_main:
+        return {}  # under torchrun, rank 0 evaluates and writes the results
     precision = resolve_precision(config.precision, device)
     with mixed_precision(precision, device):  # entered after loading: autocast caches cast weights
         result = scores(evaluate_carried(model, val_ids, streams=1), tokens_per_char)
         final_sample = sample(200)
     metrics = {
         "stage": STAGE, "tokenizer": config.tokenizer, "vocab_size": vocab, **result,
-        **training_metrics(progress, model, device), "val_unknown_rate": unknown_rate,
+        **training_metrics(progress, model, lm_run), "val_unknown_rate": unknown_rate,
         "val_tokens_per_char": tokens_per_char, "precision": precision, "baselines": baselines,
     }
     write_json(lm_run.out / "metrics.json", metrics)

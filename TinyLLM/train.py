@@ -169,6 +169,8 @@ def train_and_report(config: TrainConfig, lm_run: Run, data_name: str) -> dict:
 
     model = build_model(config, tokenizer.vocab_size).to(device)
     progress, sample = train_model(STAGE, config, model, lm_run, RESUME_SHAPING, prompt="\n")
+    if not lm_run.world.is_main:
+        return {}  # under torchrun, rank 0 evaluates and writes the results
     # Final evaluation of the best checkpoint: the whole validation text read as one stream.
     precision = resolve_precision(config.precision, device)
     started = time.perf_counter()
@@ -179,7 +181,7 @@ def train_and_report(config: TrainConfig, lm_run: Run, data_name: str) -> dict:
     metrics = {
         "stage": STAGE, "cell": config.cell,
         "val_loss": val_loss, "val_bpc": bits_per_char(val_loss), "val_loss_ctx64": val_loss_ctx64,
-        **training_metrics(progress, model, device),
+        **training_metrics(progress, model, lm_run),
         "eval_seconds": round(time.perf_counter() - started, 1), "precision": precision,
         "baselines": baselines,
     }

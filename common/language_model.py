@@ -18,13 +18,15 @@ import math
 import resource
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from common import distributed
 from common.config import config_from_dict, option, parse_config
 from common.data import load_corpus
 from common.lm_training import (
@@ -78,14 +80,17 @@ def check_token_counts(config: LMConfig, train_tokens: int, val_tokens: int, min
 
 @dataclass
 class Run:
-    """An open run: its staging folder (see common.runs.run_transaction), device, tokenizer and the
-    two texts as token ids (length,)."""
+    """An open run: its staging folder (see common.runs.run_transaction), device, tokenizer, the two
+    texts as token ids (length,), this process's place among torchrun's ranks, and what
+    `train_model` reports about the parallel run."""
 
     out: Path
     device: torch.device
     tokenizer: Tokenizer
     train_ids: torch.Tensor
     val_ids: torch.Tensor
+    world: distributed.World = field(default_factory=distributed.World)
+    parallel: dict[str, Any] = field(default_factory=dict)
 
 
 def tokenize(
@@ -103,24 +108,31 @@ def open_run(
     stage: str, config: LMConfig, train_text: str, val_text: str,
     fit_tokenizer: Callable[[str], Tokenizer], shaping: tuple[str, ...], min_val_tokens: int = 2,
 ) -> Iterator[Run]:
-    """Seed, pick the device, tokenize, and open the run folder `config.out` as a transaction.
+    """Seed, pick the device, join torchrun's other ranks (if any), tokenize, and open the run folder
+    `config.out` as a transaction.
 
     A fresh run fits its tokenizer on the training text and checks the sizes before --out is touched;
     a resumed run (`config.resume`) first checks the options in `shaping` against the run it continues,
-    then uses that run's own tokenizer. The tokenizer is saved in the run folder.
+    then uses that run's own tokenizer. The tokenizer is saved in the run folder. Under torchrun only
+    rank 0 opens the folder; the other ranks fit the same tokenizer and never touch a file.
     """
     set_seed(config.seed)
-    device = pick_device(config.device)
-    tokens = None
-    if not config.resume:
-        tokens = tokenize(config, fit_tokenizer(train_text), train_text, val_text, min_val_tokens)
-    with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
-        if tokens is None:  # resuming: the run's own tokenizer, once the options are checked against the run
-            load_resume(staging, config, stage, shaping)
-            tokenizer = load_tokenizer(staging / "tokenizer.json")
-            tokens = tokenize(config, tokenizer, train_text, val_text, min_val_tokens)
-        tokens[0].save(staging / "tokenizer.json")
-        yield Run(staging, device, *tokens)
+    here = distributed.world()
+    device = pick_device(distributed.device_for(config.device, here))
+    with distributed.process_group(device):
+        tokens = None
+        if not (config.resume and here.is_main):
+            tokens = tokenize(config, fit_tokenizer(train_text), train_text, val_text, min_val_tokens)
+        if not here.is_main:
+            yield Run(Path(config.out), device, *tokens, world=here)
+            return
+        with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
+            if tokens is None:  # resuming: the run's own tokenizer, once the options are checked
+                load_resume(staging, config, stage, shaping)
+                tokenizer = load_tokenizer(staging / "tokenizer.json")
+                tokens = tokenize(config, tokenizer, train_text, val_text, min_val_tokens)
+            tokens[0].save(staging / "tokenizer.json")
+            yield Run(staging, device, *tokens, world=here)
 
 
 def train_model(
@@ -128,14 +140,28 @@ def train_model(
 ) -> tuple[Progress, Callable[..., str]]:
     """Train `model` (already on `run.device`) in the run folder, continuing it with --resume; then load
     the best checkpoint back into `model`. Returns the progress and a sampler, `sample(length, prompt)`,
-    that continues `prompt` (by default the one given here) with the model."""
+    that continues `prompt` (by default the one given here) with the model.
+
+    Under torchrun rank 0 restores a resumed run and hands it to the others, and the model is wrapped in
+    DistributedDataParallel (which starts every rank from rank 0's weights); afterwards only rank 0
+    loads the best checkpoint.
+    """
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
     progress = None
-    if config.resume:
+    if config.resume and run.world.is_main:
         checkpoint = load_resume(run.out, config, stage, shaping)
         progress = restore_run(checkpoint, model, optimizer, run.out / RESUME_FILE)
-    write_json(run.out / "config.json", config)
-    print(f"{type(model).__name__} with {count_parameters(model):,} parameters on {run.device}")
+    if config.resume and run.world.active:
+        progress = distributed.broadcast(progress)
+        optimizer.load_state_dict(distributed.broadcast(optimizer.state_dict()))
+    if run.world.is_main:
+        write_json(run.out / "config.json", config)
+        print(f"{type(model).__name__} with {count_parameters(model):,} parameters on {run.device}"
+              + (f", {run.world.size} processes" if run.world.active else ""))
+    trained = model
+    if run.world.active:
+        device_ids = [run.device.index] if run.device.type == "cuda" else None  # None: CPU processes
+        trained = DistributedDataParallel(model, device_ids=device_ids)
     generator = torch.Generator().manual_seed(config.seed)
 
     def sample(length: int = config.sample_length, text: str = prompt) -> str:
@@ -143,22 +169,29 @@ def train_model(
         new_ids = generate(model, prompt_ids, length, 0.8, 40, generator, never_sample(run.tokenizer))
         return continue_text(run.tokenizer, text, prompt_ids, new_ids)
 
-    progress = train(model, optimizer, run.train_ids, run.val_ids, config, run.out,
+    progress = train(trained, optimizer, run.train_ids, run.val_ids, config, run.out,
                      {"stage": stage, "vocab_size": run.tokenizer.vocab_size}, sample, progress)
-    checkpoint = load_checkpoint(run.out / "checkpoint.pt", map_location=run.device, expected_stage=stage)
-    model.load_state_dict(checkpoint["model"])
+    run.parallel = {
+        "world_size": run.world.size, "global_batch_size": config.batch_size,
+        "batch_size_per_process": config.batch_size // run.world.size, "learning_rate": config.learning_rate,
+        "parameters_in_sync": distributed.parameters_in_sync(model),
+    }
+    if run.world.is_main:
+        checkpoint = load_checkpoint(run.out / "checkpoint.pt", map_location=run.device, expected_stage=stage)
+        model.load_state_dict(checkpoint["model"])
     return progress, sample
 
 
-def training_metrics(progress: Progress, model: nn.Module, device: torch.device) -> dict[str, Any]:
+def training_metrics(progress: Progress, model: nn.Module, run: Run) -> dict[str, Any]:
     """What every language-model run reports about its training, beside its stage's scores (peak
-    resident memory is this process's, so far)."""
+    resident memory is this process's, so far; `parallel`: world size, global and per-process batch,
+    learning rate)."""
     return {
         "train_seconds": round(progress.seconds, 1),
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
         "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
-        "interrupted": progress.interrupted, "device": str(device), "threads": torch.get_num_threads(),
-        "peak_rss_mb": peak_rss_mb(),
+        "interrupted": progress.interrupted, "device": str(run.device), "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb(), "parallel": run.parallel,
     }
 
 

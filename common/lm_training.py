@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from common import distributed
 from common.config import option
 from common.runs import atomic_path
 from common.torch_utils import load_checkpoint, save_checkpoint
@@ -255,13 +256,20 @@ def train(
     config: LMConfig, out: Path, checkpoint_extra: dict[str, Any], sample: Callable[[], str],
     progress: Progress | None = None,
 ) -> Progress:
-    """Train until `max_steps` or `max_minutes` (or Ctrl-C); keep the best model in `out/checkpoint.pt`."""
+    """Train until `max_steps` or `max_minutes` (or Ctrl-C); keep the best model in `out/checkpoint.pt`.
+
+    Under `torchrun` (`model` wrapped in DistributedDataParallel) each rank trains on its own share of
+    the `batch_size` streams, and only rank 0 evaluates, samples and writes files (common/distributed.py).
+    """
     if not (config.max_steps or config.max_minutes):
         raise ValueError("set a budget: --max-steps N and/or --max-minutes M")
+    here = distributed.world()
+    unwrapped = getattr(model, "module", model)  # what evaluation and checkpoints use (no DDP wrapper)
     progress = progress or Progress()
     device = next(model.parameters()).device
     precision = config.precision
-    streams = batchify(train_ids, config.batch_size).to(device)  # (batch, length)
+    streams = batchify(train_ids, config.batch_size)  # (batch, length)
+    streams = distributed.my_share(streams).to(device)  # (batch / ranks, length): this rank's streams
     chunks_per_epoch = (streams.shape[1] - 1) // config.seq_len
     if chunks_per_epoch < 1:
         raise ValueError(f"the training text is too short for batch {config.batch_size} "
@@ -271,10 +279,10 @@ def train(
     interval_loss, interval_steps = 0.0, 0
     started = time.perf_counter() - progress.seconds
     bar = tqdm(total=config.max_steps or None, initial=progress.step, unit="step", dynamic_ncols=True,
-               mininterval=1.0)
+               mininterval=1.0, disable=not here.is_main)
     model.train()
     try:
-        while not _budget_spent(config, progress):
+        while not distributed.any_rank(_budget_spent(config, progress)):
             chunk = progress.step % chunks_per_epoch
             if chunk == 0:
                 state = None  # a new pass over the text: nothing to carry from the end of the last one
@@ -298,17 +306,20 @@ def train(
             state = detach_state(state)
             progress.step_seconds += time.perf_counter() - step_started
             progress.step += 1
-            progress.tokens += inputs.numel()
+            progress.tokens += inputs.numel() * here.size
             progress.seconds = time.perf_counter() - started
-            interval_loss, interval_steps = interval_loss + loss.item(), interval_steps + 1
+            step_loss = distributed.mean_over_ranks(loss.item())  # the global batch's loss
+            interval_loss, interval_steps = interval_loss + step_loss, interval_steps + 1
             bar.update(1)
             tokens_per_second = progress.tokens / progress.step_seconds
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}", lr=f"{lr:.1e}",
+            bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{tokens_per_second:,.0f}", lr=f"{lr:.1e}",
                             refresh=False)
-            last_step = _budget_spent(config, progress)
-            if progress.step % config.eval_every == 0 or last_step:
+            last_step = distributed.any_rank(_budget_spent(config, progress))
+            if not here.is_main:
+                pass  # the other ranks go on to the next step and wait there for rank 0
+            elif progress.step % config.eval_every == 0 or last_step:
                 with mixed_precision(precision, device):
-                    val_loss = evaluate_carried(model, val_ids, streams=config.eval_streams)
+                    val_loss = evaluate_carried(unwrapped, val_ids, streams=config.eval_streams)
                 progress.history.append({
                     "step": progress.step, "seconds": round(progress.seconds, 2),
                     "train_loss": interval_loss / interval_steps, "val_loss": val_loss,
@@ -318,10 +329,10 @@ def train(
                           f"val {val_loss:.4f} nats/token ({progress.seconds:.0f} s)")
                 if val_loss < progress.best_val_loss:  # keep only the best model, as word_language_model does
                     progress.best_val_loss = val_loss
-                    save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra,
+                    save_checkpoint(out / "checkpoint.pt", unwrapped, config, **checkpoint_extra,
                                     step=progress.step)
-                save_resume(out / RESUME_FILE, model, optimizer, config, progress, checkpoint_extra)
-            if config.sample_every and progress.step % config.sample_every == 0:
+                save_resume(out / RESUME_FILE, unwrapped, optimizer, config, progress, checkpoint_extra)
+            if here.is_main and config.sample_every and progress.step % config.sample_every == 0:
                 with mixed_precision(precision, device):
                     text = sample()
                 bar.write(f"--- sample at step {progress.step} ---\n{text}\n---")
@@ -332,8 +343,8 @@ def train(
         progress.interrupted = True
         bar.write("interrupted: stopping training, evaluating the best checkpoint so far")
     bar.close()
-    if not (out / "checkpoint.pt").exists():  # interrupted before the first evaluation
-        save_checkpoint(out / "checkpoint.pt", model, config, **checkpoint_extra, step=progress.step)
+    if here.is_main and not (out / "checkpoint.pt").exists():  # interrupted before the first evaluation
+        save_checkpoint(out / "checkpoint.pt", unwrapped, config, **checkpoint_extra, step=progress.step)
     return progress
 
 

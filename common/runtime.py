@@ -68,10 +68,11 @@ def physical_cores() -> int:
 
 
 def resolve_threads(threads: int) -> int:
-    """`threads` as asked, with 0 meaning one per physical core of this machine."""
+    """`threads` as asked, with 0 meaning one per physical core of this machine, shared among the
+    processes `torchrun` started on it (LOCAL_WORLD_SIZE)."""
     if threads < 0:
         raise ValueError(f"threads must be 0 (one per core) or more, got {threads}")
-    return threads or physical_cores()
+    return threads or max(1, physical_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
 
 
 @contextlib.contextmanager
