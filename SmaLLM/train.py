@@ -32,9 +32,9 @@ from common.config import option, parse_config, run_cli
 from common.language_model import (
     Run,
     append_final_sample,
+    baseline_ids,
     never_sample,
     open_run,
-    split_text,
     train_model,
     training_metrics,
 )
@@ -155,24 +155,22 @@ def main(argv: list[str] | None = None) -> dict:
 def run(config: TrainConfig) -> dict:
     """Train and evaluate as `config` says; returns metrics.json's content."""
     config.validate()
-    with runtime.torch_settings(config.threads):
-        train_text, val_text = split_text(config)
-        with open_run(STAGE, config, train_text, val_text, lambda text: fit_tokenizer(config, text),
-                      RESUME_SHAPING) as lm_run:
-            return train_and_report(config, lm_run, val_text)
+    opened = open_run(STAGE, config, lambda text: fit_tokenizer(config, text), RESUME_SHAPING)
+    with runtime.torch_settings(config.threads), opened as lm_run:
+        return train_and_report(config, lm_run)
 
 
-def train_and_report(config: TrainConfig, lm_run: Run, val_text: str) -> dict:
+def train_and_report(config: TrainConfig, lm_run: Run) -> dict:
     """Train into the run folder, evaluate the best checkpoint beside the n-gram baselines, inspect the
     embeddings and write every result file."""
     tokenizer, train_ids, val_ids, device = lm_run.tokenizer, lm_run.train_ids, lm_run.val_ids, lm_run.device
     # Bits per character of the original validation text make different tokenizers comparable.
-    tokens_per_char = len(val_ids) / len(val_text)
+    tokens_per_char = len(val_ids) / lm_run.val_chars
     unknown_rate = 0.0 if tokenizer.unk_id is None else float((val_ids == tokenizer.unk_id).float().mean())
     print(f"{config.tokenizer} tokenizer: vocabulary {tokenizer.vocab_size:,}, {len(train_ids):,} training "
           f"and {len(val_ids):,} validation tokens ({1 / tokens_per_char:.2f} characters per token, "
           f"{unknown_rate:.1%} of validation tokens unknown)")
-    vocab, train_np, val_np = tokenizer.vocab_size, train_ids.numpy(), val_ids.numpy()
+    vocab, (train_np, val_np) = tokenizer.vocab_size, baseline_ids(lm_run)
     distinct = len(frequent_tokens(tokenizer, train_np))
     if distinct < MIN_PLOT_TOKENS:
         print(f"the training text has {distinct} distinct token(s) besides <unk>; embeddings.png needs "

@@ -37,8 +37,8 @@ from common.config import option, parse_config, run_cli
 from common.language_model import (
     Run,
     append_final_sample,
+    baseline_ids,
     open_run,
-    split_text,
     train_model,
     training_metrics,
 )
@@ -149,12 +149,10 @@ def main(argv: list[str] | None = None) -> dict:
 def run(config: TrainConfig) -> dict:
     """Train and evaluate as `config` says; returns metrics.json's content."""
     config.validate()
-    with runtime.torch_settings(config.threads):
-        # The last val_fraction of the text is validation; the vocabulary comes from training text only.
-        train_text, val_text = split_text(config)
-        with open_run(STAGE, config, train_text, val_text, CharTokenizer.fit, RESUME_SHAPING,
-                      min_val_tokens=FIXED_CONTEXT + 1) as lm_run:
-            return train_and_report(config, lm_run, Path(config.data).name)
+    # min_val_tokens: the 64-character-context score needs one whole block of validation text
+    opened = open_run(STAGE, config, CharTokenizer.fit, RESUME_SHAPING, min_val_tokens=FIXED_CONTEXT + 1)
+    with runtime.torch_settings(config.threads), opened as lm_run:
+        return train_and_report(config, lm_run, Path(config.data).name)
 
 
 def train_and_report(config: TrainConfig, lm_run: Run, data_name: str) -> dict:
@@ -163,8 +161,7 @@ def train_and_report(config: TrainConfig, lm_run: Run, data_name: str) -> dict:
     tokenizer, train_ids, val_ids, device = lm_run.tokenizer, lm_run.train_ids, lm_run.val_ids, lm_run.device
     print(f"{len(train_ids):,} training and {len(val_ids):,} validation characters, "
           f"vocabulary {tokenizer.vocab_size}")
-    baselines = ngram_baselines(train_ids.numpy(), val_ids.numpy(), tokenizer.vocab_size,
-                                config.ngram_order_range())
+    baselines = ngram_baselines(*baseline_ids(lm_run), tokenizer.vocab_size, config.ngram_order_range())
     print("baselines (nats/char):", {name: round(b["val_loss"], 4) for name, b in baselines.items()})
 
     model = build_model(config, tokenizer.vocab_size).to(device)

@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed
 from common.config import config_from_dict, option, parse_config
+from common.corpus import is_prepared, open_prepared
 from common.data import load_corpus
 from common.lm_training import (
     RESUME_FILE,
@@ -46,6 +48,9 @@ from common.tokenizers import load_tokenizer
 from common.torch_utils import count_parameters, load_checkpoint, pick_device
 
 MIN_TRAIN_CHARS, MIN_VAL_CHARS = 1000, 100
+# The n-gram baselines are fitted on at most this many training tokens: all of a ~1 MB corpus, and a
+# bounded sample of a prepared corpus of any size (whose counts would not fit in memory).
+BASELINE_TRAIN_TOKENS = 5_000_000
 
 
 def split_text(config: LMConfig) -> tuple[str, str]:
@@ -81,56 +86,78 @@ def check_token_counts(config: LMConfig, train_tokens: int, val_tokens: int, min
 @dataclass
 class Run:
     """An open run: its staging folder (see common.runs.run_transaction), device, tokenizer, the two
-    texts as token ids (length,), this process's place among torchrun's ranks, and what
-    `train_model` reports about the parallel run."""
+    texts as token ids (length,; memory-mapped for a prepared corpus), this process's place among
+    torchrun's ranks, and what `train_model` reports about the parallel run."""
 
     out: Path
     device: torch.device
     tokenizer: Tokenizer
     train_ids: torch.Tensor
     val_ids: torch.Tensor
+    val_chars: int  # characters of text the validation ids stand for: bits per character divide by it
     world: distributed.World = field(default_factory=distributed.World)
     parallel: dict[str, Any] = field(default_factory=dict)
 
 
-def tokenize(
-    config: LMConfig, tokenizer: Tokenizer, train_text: str, val_text: str, min_val_tokens: int
-) -> tuple[Tokenizer, torch.Tensor, torch.Tensor]:
-    """(tokenizer, training ids (length,), validation ids), refusing texts too short for the run."""
-    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
-    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+def tokens_for(
+    config: LMConfig, texts: tuple[str, str] | None, tokenizer: Tokenizer | None,
+    fit_tokenizer: Callable[[str], Tokenizer], min_val_tokens: int,
+) -> tuple[Tokenizer, torch.Tensor, torch.Tensor, int]:
+    """(tokenizer, training ids (length,), validation ids (length,), validation characters).
+
+    From the (training, validation) `texts`, encoded with `tokenizer` (fitted on the training text when
+    None); or, when `texts` is None, from the prepared corpus `config.data` (common/corpus.py), whose
+    ids stay memory-mapped. Refuses texts too short for the run.
+    """
+    if texts is None:
+        if config.max_chars:
+            raise ValueError(f"--max-chars cuts a text file; {config.data} is a prepared corpus, read as "
+                             "prepared: prepare a shorter text instead")
+        corpus = open_prepared(config.data)
+        tokenizer, val_chars = corpus.tokenizer, corpus.val_chars
+        train_ids, val_ids = torch.from_numpy(corpus.train_ids), torch.from_numpy(corpus.val_ids)
+    else:
+        tokenizer = tokenizer or fit_tokenizer(texts[0])
+        train_ids, val_ids = (torch.tensor(tokenizer.encode(text), dtype=torch.long) for text in texts)
+        val_chars = len(texts[1])
+    if config.eval_tokens and len(val_ids) > config.eval_tokens:
+        val_ids = val_ids[: config.eval_tokens]
+        val_chars = len(tokenizer.decode(val_ids.tolist()))
     check_token_counts(config, len(train_ids), len(val_ids), min_val_tokens)
-    return tokenizer, train_ids, val_ids
+    return tokenizer, train_ids, val_ids, val_chars
 
 
 @contextlib.contextmanager
 def open_run(
-    stage: str, config: LMConfig, train_text: str, val_text: str,
-    fit_tokenizer: Callable[[str], Tokenizer], shaping: tuple[str, ...], min_val_tokens: int = 2,
+    stage: str, config: LMConfig, fit_tokenizer: Callable[[str], Tokenizer], shaping: tuple[str, ...],
+    min_val_tokens: int = 2,
 ) -> Iterator[Run]:
-    """Seed, pick the device, join torchrun's other ranks (if any), tokenize, and open the run folder
-    `config.out` as a transaction.
+    """Seed, pick the device, join torchrun's other ranks (if any), read and tokenize the corpus, and
+    open the run folder `config.out` as a transaction.
 
-    A fresh run fits its tokenizer on the training text and checks the sizes before --out is touched;
-    a resumed run (`config.resume`) first checks the options in `shaping` against the run it continues,
-    then uses that run's own tokenizer. The tokenizer is saved in the run folder. Under torchrun only
-    rank 0 opens the folder; the other ranks fit the same tokenizer and never touch a file.
+    The last `val_fraction` of the text validates (the vocabulary comes from the training text only);
+    a prepared corpus (a folder written by common/corpus.py) brings its own split and tokenizer. A fresh
+    run fits its tokenizer and checks the sizes before --out is touched; a resumed run
+    (`config.resume`) first checks the options in `shaping` against the run it continues, then uses
+    that run's own tokenizer. The tokenizer is saved in the run folder. Under torchrun only rank 0
+    opens the folder; the other ranks fit the same tokenizer and never touch a file.
     """
     set_seed(config.seed)
     here = distributed.world()
     device = pick_device(distributed.device_for(config.device, here))
+    texts = None if is_prepared(config.data) else split_text(config)
     with distributed.process_group(device):
         tokens = None
         if not (config.resume and here.is_main):
-            tokens = tokenize(config, fit_tokenizer(train_text), train_text, val_text, min_val_tokens)
+            tokens = tokens_for(config, texts, None, fit_tokenizer, min_val_tokens)
         if not here.is_main:
             yield Run(Path(config.out), device, *tokens, world=here)
             return
         with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
             if tokens is None:  # resuming: the run's own tokenizer, once the options are checked
                 load_resume(staging, config, stage, shaping)
-                tokenizer = load_tokenizer(staging / "tokenizer.json")
-                tokens = tokenize(config, tokenizer, train_text, val_text, min_val_tokens)
+                saved = load_tokenizer(staging / "tokenizer.json")
+                tokens = tokens_for(config, texts, saved, fit_tokenizer, min_val_tokens)
             tokens[0].save(staging / "tokenizer.json")
             yield Run(staging, device, *tokens, world=here)
 
@@ -204,6 +231,13 @@ def peak_rss_mb() -> float:
 def append_final_sample(run: Run, text: str, prompt: str = "ROMEO:") -> None:
     """Add the best checkpoint's sample to samples.txt, after the periodic ones."""
     append_text(run.out / "samples.txt", f"=== final (best checkpoint), prompt {prompt!r} ===\n{text}\n")
+
+
+def baseline_ids(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(training ids, validation ids) as int64 arrays for the count-based baselines: the first
+    BASELINE_TRAIN_TOKENS training tokens, and every validation token the network is scored on."""
+    train = run.train_ids[:BASELINE_TRAIN_TOKENS].numpy().astype(np.int64)
+    return train, run.val_ids.numpy().astype(np.int64)
 
 
 def never_sample(tokenizer: Tokenizer) -> tuple[int, ...]:

@@ -50,6 +50,8 @@ class LMConfig:
     data: str = option("shakespeare", "'shakespeare' (embedded, ~1 MB) or the path of any UTF-8 text file")
     val_fraction: float = option(0.1, "the last tenth of the text is validation, as nanoGPT and char-rnn do")
     max_chars: int = option(0, "read only the first N characters of the text (0: all of it)")
+    eval_tokens: int = option(0, "score on the first N validation tokens only (0: all): for corpora too "
+                              "large to score whole")
     out: str = option("outputs/lm", "run folder for checkpoints, metrics and plots")
     # optimisation
     batch_size: int = option(64, "parallel streams of text")
@@ -81,7 +83,8 @@ class LMConfig:
                 "between 0 and 1 (exclusive), e.g. 0.1")
         for name in ("batch_size", "seq_len", "eval_every", "eval_streams"):
             require(self, getattr(self, name) >= 1, name, "at least 1")
-        for name in ("max_chars", "warmup_steps", "max_steps", "sample_every", "sample_length", "threads"):
+        for name in ("max_chars", "eval_tokens", "warmup_steps", "max_steps", "sample_every", "sample_length",
+                     "threads"):
             require(self, getattr(self, name) >= 0, name, "0 or more")
         require(self, finite(self.learning_rate) > 0, "learning_rate", "a positive number, e.g. 3e-3")
         require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
@@ -174,8 +177,8 @@ def evaluate_carried(model: nn.Module, ids: torch.Tensor, streams: int = 1, chun
     data = batchify(ids, streams).to(device)  # (streams, length)
     state, total, count = None, 0.0, 0
     for start in range(0, data.shape[1] - 1, chunk_len):
-        inputs = data[:, start : start + chunk_len]
-        targets = data[:, start + 1 : start + 1 + chunk_len]
+        inputs = data[:, start : start + chunk_len].long()
+        targets = data[:, start + 1 : start + 1 + chunk_len].long()
         inputs = inputs[:, : targets.shape[1]]
         logits, state = model(inputs, state)
         total += summed_loss(logits, targets)
@@ -202,7 +205,7 @@ def evaluate_fixed_context(
         raise ValueError(f"the text is shorter than {context + 1} tokens")
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
-        batch = blocks[start : start + batch_size].to(device)
+        batch = blocks[start : start + batch_size].to(device).long()
         logits, _ = model(batch[:, :-1])
         total += summed_loss(logits, batch[:, 1:])
         count += batch[:, 1:].numel()
@@ -229,7 +232,7 @@ def loss_by_position(
         raise ValueError(f"the text is shorter than {context + 1} tokens")
     total = torch.zeros(context, dtype=torch.float64)
     for start in range(0, len(blocks), batch_size):
-        batch = blocks[start : start + batch_size].to(device)  # (batch, context + 1)
+        batch = blocks[start : start + batch_size].to(device).long()  # (batch, context + 1)
         logits, _ = model(batch[:, :-1])  # (batch, context, vocab)
         # (batch, context): one loss per position of every block
         losses = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="none")
@@ -287,8 +290,9 @@ def train(
             if chunk == 0:
                 state = None  # a new pass over the text: nothing to carry from the end of the last one
             start = chunk * config.seq_len
-            inputs = streams[:, start : start + config.seq_len]  # (batch, seq_len)
-            targets = streams[:, start + 1 : start + 1 + config.seq_len]  # the same, one token later
+            # .long(): a prepared corpus stores its ids as uint16 (common/corpus.py)
+            inputs = streams[:, start : start + config.seq_len].long()  # (batch, seq_len)
+            targets = streams[:, start + 1 : start + 1 + config.seq_len].long()  # the same, one token later
             lr = learning_rate(config, progress.step, progress.seconds)
             for group in optimizer.param_groups:
                 group["lr"] = lr
