@@ -5,6 +5,8 @@ indicators, on exactly the windows and test targets MemoryLLM's LSTM sees.
     python CodeLLM/train.py --horizon 5 --lookback 120 # five days ahead from ~6 months of history
     python CodeLLM/train.py --csv prices.csv           # any daily series with Date and Close columns
     python CodeLLM/train.py --preset tiny              # seconds: checks the plumbing, not the model
+    python CodeLLM/train.py --target volatility        # next week's realised volatility, beside HAR-RV
+    python CodeLLM/train.py --target direction         # P(next close > today's): logit, cross-entropy
     python CodeLLM/evaluate.py --csv other.csv         # reuse the trained model on another series
 
 Everything but the network is the shared forecasting harness (`common/forecasting.py`), the same

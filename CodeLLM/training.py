@@ -57,11 +57,12 @@ class TorchTransformerForecaster:
         self.config = config
         self.device = pick_device(config.device)
         self.model = build_model(config, data.n_features, data.horizon,
-                                 data.scaled_zero_return().tolist()).to(self.device)
+                                 data.neutral_output().tolist()).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
-        # on scaled log returns: the squared error the naive forecast is judged by
-        self.loss_fn = nn.MSELoss()
+        # on scaled log returns (or volatility): the squared error the naive forecast is judged by; for
+        # direction the output is a logit and the loss binary cross-entropy
+        self.loss_fn = nn.BCEWithLogitsLoss() if data.target == "direction" else nn.MSELoss()
 
     def train_epoch(self, train: Windows, learning_rate: float, epoch: int) -> float:
         for group in self.optimizer.param_groups:

@@ -5,6 +5,8 @@ indicators, and score it on the test split beside naive, drift, AR, moving-avera
     python MemoryLLM/train.py --horizon 5               # every step 1..5 days ahead, at once
     python MemoryLLM/train.py --csv prices.csv --out outputs/MemoryLLM/mine
     python MemoryLLM/train.py --preset tiny            # tiny settings: checks the plumbing in seconds
+    python MemoryLLM/train.py --target volatility      # next week's realised volatility, beside HAR-RV
+    python MemoryLLM/train.py --target direction       # P(next close > today's), beside a logistic regression
     python MemoryLLM/evaluate.py --out outputs/MemoryLLM --csv other.csv   # reuse the trained model
 
 Everything but the network is the shared forecasting harness (`common/forecasting.py`): windows and
@@ -90,7 +92,7 @@ class KerasLSTMForecaster:
         tf.config.experimental.enable_op_determinism()  # same seed, same numbers (costs a little speed)
         self.batch_size = config.batch_size
         self.model = build_model(
-            data.lookback, data.n_features, data.horizon, data.scaled_zero_return(),
+            data.lookback, data.n_features, data.horizon, data.neutral_output(),
             units=config.units, layers=config.layers, dropout=config.dropout, day_clock=config.day_clock,
             chrono_init=config.chrono_init,
         )
@@ -98,7 +100,10 @@ class KerasLSTMForecaster:
             optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate,
                                              weight_decay=config.weight_decay,
                                              clipnorm=1.0),  # crash days are huge outliers: cap the step
-            loss="mse",  # on scaled log returns: the squared error the naive forecast is judged by
+            # on scaled log returns (or volatility): the squared error the naive forecast is judged by;
+            # for direction the output is a logit and the loss binary cross-entropy
+            loss=(keras.losses.BinaryCrossentropy(from_logits=True) if data.target == "direction"
+                  else "mse"),
         )
 
     def train_epoch(self, train: Windows, learning_rate: float, epoch: int) -> float:

@@ -50,13 +50,16 @@ def load_forecast_data(
     config: ForecastDataConfig,
     scalers: tuple[Standardizer, Standardizer] | None = None,
     feature_names: list[str] | None = None,
+    target: str = "price",
+    volatility_days: int = 5,
 ) -> tuple[ForecastData, dict[str, Any]]:
-    """Load prices as the config says and turn them into windows; returns (data, data_info)."""
+    """Load prices as the config says and turn them into windows of `target` (common.timeseries.TARGETS);
+    returns (data, data_info)."""
     prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
                          source=config.source)
     data = prepare_forecast_data(
         prices, lookback=config.lookback, horizon=config.horizon,
         train_fraction=config.train_fraction, validation_fraction=config.validation_fraction,
-        scalers=scalers, feature_names=feature_names,
+        scalers=scalers, feature_names=feature_names, target=target, volatility_days=volatility_days,
     )
     return data, data_info(config, prices)

@@ -16,6 +16,12 @@ The recipe, and why:
    validation split's second half ("guard"), which nothing was chosen on; otherwise deploy naive.
    The same rule judges the AR and ridge baselines. Both forecasts are always reported.
 4. The test split is read once, at the end.
+
+`--target` picks what is forecast (common.timeseries.TARGETS): price (the above), volatility (the
+realised volatility of the next week: MSE on its scaled value; the guard and the fallback are HAR-RV)
+or direction (the probability of an up day: the network outputs a logit trained with binary
+cross-entropy; the guard and the fallback are the training base rate). Their baselines, metrics and
+plots are in common.target_baselines and common.target_report; the recipe above is the same.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from common.paths import output_dir
 from common.runs import atomic_path, read_json, run_transaction, write_json
 from common.seed import set_seed
 from common.stats import diebold_mariano
-from common.timeseries import ForecastData, Standardizer, Windows
+from common.timeseries import TARGETS, ForecastData, Standardizer, Windows, check_target
 
 SCALERS_FILE = "scalers.json"
 GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors, "
@@ -63,6 +69,11 @@ class ForecastConfig(ForecastDataConfig):
     patience: int = option(20, "epochs without a better 'select' loss before stopping (0 = never stop early)")
     max_seconds: float = option(0.0, "stop training after this many seconds (0 = the epoch budget only)")
     guard_alpha: float = option(0.05, "level of the guard's Diebold-Mariano test against naive (one-sided)")
+    target: str = option("price", "what to forecast: price (the next closes), volatility (realised "
+                         "volatility of the next --volatility-days days) or direction (the probability of an "
+                         "up day)",
+                         choices=TARGETS)
+    volatility_days: int = option(5, "days of the volatility target's realised volatility: one trading week")
     out: str = option(str(output_dir("forecast")), "run folder for results, weights and plots")
 
     def validate(self) -> None:
@@ -85,6 +96,7 @@ class ForecastConfig(ForecastDataConfig):
                 and self.train_fraction + self.validation_fraction < 1):
             raise ValueError("--train-fraction and --validation-fraction must be in (0, 1) and leave a test "
                              f"split, got {self.train_fraction} and {self.validation_fraction}")
+        check_target(self.target, self.horizon, self.volatility_days, self.lookback)
 
 
 class Forecaster(Protocol):
@@ -144,9 +156,14 @@ def learning_rate_at(config: ForecastConfig, epoch: int) -> float:
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
-def scaled_loss(forecaster: Forecaster, windows: Windows) -> float:
-    """Mean squared error on scaled log returns: the training loss, on held-out windows."""
-    return float(np.mean((forecaster.predict(windows.inputs) - windows.targets) ** 2))
+def scaled_loss(forecaster: Forecaster, windows: Windows, target: str = "price") -> float:
+    """The training loss, on held-out windows: mean squared error on the scaled targets (log returns or
+    volatility), or for direction the binary cross-entropy of the logits."""
+    outputs = forecaster.predict(windows.inputs)
+    if target == "direction":
+        # log(1 + e^z) - y z, written so a large |z| does not overflow
+        return float(np.mean(np.logaddexp(0.0, outputs) - windows.targets * outputs))
+    return float(np.mean((outputs - windows.targets) ** 2))
 
 
 def fit(
@@ -165,7 +182,7 @@ def fit(
             epoch_started = time.perf_counter()
             rate = learning_rate_at(config, epoch)
             loss = forecaster.train_epoch(train, rate, epoch)
-            val_loss = scaled_loss(forecaster, select)
+            val_loss = scaled_loss(forecaster, select, data.target)
             if not math.isfinite(loss) or not math.isfinite(val_loss):
                 raise ValueError(f"training diverged at epoch {epoch} (loss {loss}): lower --learning-rate")
             for key, value in (("loss", loss), ("val_loss", val_loss), ("learning_rate", rate),
@@ -213,6 +230,8 @@ def all_forecasts(
     """(forecasts, guards, baseline info) for `split`: the network as trained and guarded, then every
     baseline (fitted here unless `baselines` already holds them for `data`). `guards` holds the
     guard's verdict on the network ("model"), AR and ridge."""
+    if data.target != "price":
+        return target_forecasts(forecaster, data, config, split)
     baselines = baselines or fit_baselines(data, config.ma_window)
     on_guard = baselines.forecasts("guard")
     guards = {"model": guard_decision(data, network_prices(forecaster, data, "guard"), config.guard_alpha)}
@@ -223,6 +242,25 @@ def all_forecasts(
     forecasts = {"as_trained": as_trained, "guarded": as_trained if guards["model"]["kept"] else naive,
                  **baselines.forecasts(split)}
     return forecasts, guards, baselines.info
+
+
+def target_forecasts(
+    forecaster: Forecaster, data: ForecastData, config: ForecastConfig, split: str = "test"
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, Any]]:
+    """`all_forecasts` for a volatility or direction target: (windows,) forecasts of the network as
+    trained and as guarded (against HAR-RV or the base rate), then the target's baselines."""
+    from common.target_baselines import fit_target_baselines
+    from common.target_report import target_guard
+
+    baselines = fit_target_baselines(data)
+    fallback = baselines.fallback
+    network = {name: data.to_target(forecaster.predict(data.splits[name].inputs))
+               for name in ("guard", split)}
+    guard = target_guard(data, network["guard"], baselines.forecasts("guard")[fallback], config.guard_alpha)
+    on_split = baselines.forecasts(split)
+    forecasts = {"as_trained": network[split],
+                 "guarded": network[split] if guard["kept"] else on_split[fallback], **on_split}
+    return forecasts, {"model": guard}, baselines.info
 
 
 def save_scalers(out: Path, data: ForecastData) -> None:
@@ -259,7 +297,8 @@ def report_run(
     guard = guards["model"]
     extra = {**(extra or {}), **forecaster.describe(), "params": forecaster.params(),
              "inference_ms_per_window": time_inference(forecaster, data.splits["test"].inputs),
-             "baseline_guards": {name: guards[name] for name in ("ar", "linear")},
+             **({"baseline_guards": {name: guards[name] for name in ("ar", "linear")}}
+                if data.target == "price" else {}),
              "baseline_settings": baseline_info, "seed": config.seed}
     history = None
     if fit_result is not None:
@@ -268,11 +307,18 @@ def report_run(
                      seconds_per_epoch=fit_result.train_seconds / max(fit_result.epochs_run, 1))
         history = {"loss": fit_result.history["loss"],
                    "val_loss (select half)": fit_result.history["val_loss"]}
-    metrics = write_forecast_run(out, data, forecasts, header={"stage": stage.name, "model": stage.model},
-                                 data_info=info, guard=guard, history=history, extra=extra,
-                                 model_label=stage.label)
+    header = {"stage": stage.name, "model": stage.model}
+    if data.target == "price":
+        metrics = write_forecast_run(out, data, forecasts, header=header, data_info=info, guard=guard,
+                                     history=history, extra=extra, model_label=stage.label)
+    else:
+        from common.target_report import write_target_run
+
+        metrics = write_target_run(out, data, forecasts, header=header, data_info=info, guard=guard,
+                                   history=history, extra=extra, model_label=stage.label)
+    fallback = {"price": "naive", "volatility": "HAR-RV", "direction": "the base rate"}[data.target]
     note = ("the guard kept this network: it is the deployed forecast" if guard["kept"] else
-            "the guard fell back to naive: this as-trained network is NOT the deployed forecast")
+            f"the guard fell back to {fallback}: this as-trained network is NOT the deployed forecast")
     profiles = forecaster.lag_profiles(data.splits["test"].inputs)
     plot_lag_profiles(profiles, out / "interpretability.png",
                       title=f"{metrics['series']} — {stage.label} as trained: where it looks (test windows)",
@@ -286,7 +332,8 @@ def report_run(
 def run(stage: Stage, config: ForecastConfig, verbose: bool = True) -> dict[str, Any]:
     """Train a stage's network as `config` says, write its run folder, and return its metrics."""
     config.validate()
-    data, info = load_forecast_data(config)  # first: a bad input fails before any file is touched
+    # first: a bad input fails before any file is touched
+    data, info = load_forecast_data(config, target=config.target, volatility_days=config.volatility_days)
     if verbose:
         windows = {name: len(split.anchors) for name, split in data.splits.items()}
         print(f"{info['source']}: {info['rows']} rows {info['first_date']} -> {info['last_date']}, "
@@ -315,10 +362,17 @@ def print_summary(stage: Stage, metrics: dict[str, Any], out: Path) -> None:
     if "best_epoch" in metrics:
         print(f"\nbest epoch {metrics['best_epoch']} of {metrics['epochs_run']} ('select' half), "
               f"trained in {metrics['train_seconds']:.1f} s")
-    print(f"guard: {'kept' if guard['kept'] else 'fell back to naive'} "
+    fallback = guard.get("against", "naive")
+    print(f"guard: {'kept' if guard['kept'] else f'fell back to {fallback}'} "
           f"(DM p = {guard['dm_pvalue_validation']:.3f} on {guard['windows']} 'guard' windows, "
           f"alpha {guard['alpha']})")
     print(f"test {scored['first']} .. {scored['last']}, {scored['windows']} windows\n")
+    if metrics.get("target", "price") != "price":
+        from common.target_report import target_table
+
+        print(target_table(metrics["target"], rows))
+        print(f"\nresults in {out}")
+        return
     print(comparison_table(rows))
     ridge = metrics.get("baseline_settings", {}).get("linear", {})
     if ridge.get("edge") == "top":
@@ -339,7 +393,8 @@ def load_run(
     feature_scaler = Standardizer.from_dict(scalers["feature_scaler"])
     target_scaler = Standardizer.from_dict(scalers["target_scaler"])
     data, info = load_forecast_data(config, scalers=(feature_scaler, target_scaler),
-                                    feature_names=scalers["feature_names"])
+                                    feature_names=scalers["feature_names"], target=config.target,
+                                    volatility_days=config.volatility_days)
     set_seed(config.seed)
     forecaster = stage.make(config, data)
     weights = out / forecaster.weights_file
@@ -375,6 +430,9 @@ def walk_forward(
     )
 
     config = stages[0][1]
+    if config.target != "price":
+        raise ValueError(f"walk-forward scores price forecasts only, not --target {config.target}: "
+                         "drop --folds for this target")
     prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
                          source=config.source)
     n_rows = int(make_features(prices).notna().all(axis=1).sum())

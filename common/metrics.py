@@ -93,6 +93,41 @@ def directional_accuracy(y_true: ArrayLike, y_pred: ArrayLike, y_prev: ArrayLike
     return float(np.mean(np.sign(t - prev) == np.sign(p - prev)))
 
 
+def qlike(actual_variance: ArrayLike, forecast_variance: ArrayLike) -> float:
+    """Mean QLIKE loss of variance forecasts, Patton (2011): log h + y / h for a forecast variance h of a
+    realised variance y. Lower is better; it is minimised by h = E[y], so a noisy proxy y ranks
+    forecasts as the true variance would, and it punishes a forecast that is too calm far more than one
+    too nervous. Its level depends on the units; only differences between forecasts mean something."""
+    y, h = _as_arrays(actual_variance, forecast_variance, names=("actual_variance", "forecast_variance"))
+    if np.any(h <= 0) or np.any(y < 0):
+        raise ValueError("qlike needs positive forecast variances and non-negative realised ones")
+    return float(np.mean(np.log(h) + y / h))
+
+
+def _probabilities(y_true: ArrayLike, probability: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    t, p = _as_arrays(y_true, probability, names=("y_true", "probability"))
+    if not np.all((t == 0) | (t == 1)):
+        raise ValueError("y_true must hold 0 / 1 outcomes (1 = the event happened)")
+    if np.any(p < 0) or np.any(p > 1):
+        raise ValueError("probabilities must lie in [0, 1]")
+    return t, p
+
+
+def log_loss(y_true: ArrayLike, probability: ArrayLike, eps: float = 1e-15) -> float:
+    """Mean negative log-likelihood (nats) of 0/1 outcomes under the forecast probabilities of a 1, as
+    scikit-learn's `log_loss` (probabilities clipped to [eps, 1 - eps]). A constant 0.5 scores log 2."""
+    t, p = _probabilities(y_true, probability)
+    p = np.clip(p, eps, 1 - eps)
+    return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
+
+
+def brier_score(y_true: ArrayLike, probability: ArrayLike) -> float:
+    """Mean squared difference between the forecast probability of a 1 and the 0/1 outcome (Brier, 1950);
+    a constant 0.5 scores 0.25."""
+    t, p = _probabilities(y_true, probability)
+    return float(np.mean((p - t) ** 2))
+
+
 def perplexity(mean_cross_entropy_nats: float) -> float:
     """exp(cross-entropy): the effective number of equally likely next tokens."""
     _check_loss(mean_cross_entropy_nats)

@@ -279,3 +279,67 @@ def plot_lag_profiles(
     axis.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_volatility_forecasts(
+    dates: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.ndarray], path: str | Path, title: str,
+    reference: str = "har",
+) -> Path:
+    """Realised volatility of each next week against every forecast (top), and each forecast's
+    cumulative gain in squared error over `reference` (bottom: above 0 = ahead of HAR-RV so far)."""
+    fig = Figure(figsize=(12, 7.5))
+    level_ax, gain_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    level_ax.plot(dates, 100 * actual, color="black", lw=1.2, label="realised")
+    reference_error = (actual - forecasts[reference]) ** 2
+    total = max(float(reference_error.sum()), 1e-300)
+    for name, values in forecasts.items():
+        level_ax.plot(dates, 100 * values, lw=1.0, label=name, ls="--" if name == "last" else "-")
+        if name != reference:
+            gain = np.cumsum(reference_error - (actual - values) ** 2) / total
+            gain_ax.plot(dates, gain, lw=1.0, label=name)
+    level_ax.set_ylabel("annualised volatility (%)")
+    level_ax.set_title(title)
+    level_ax.legend(fontsize=8, loc="upper left")
+    level_ax.grid(alpha=0.3)
+    gain_ax.axhline(0, color="black", lw=0.8)
+    gain_ax.set_ylabel(f"cumulative gain over {reference}\n(share of its squared error)")
+    gain_ax.legend(fontsize=8, loc="upper left")
+    gain_ax.grid(alpha=0.3)
+    _date_axis(gain_ax)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_reliability(
+    actual: np.ndarray, probabilities: dict[str, np.ndarray], path: str | Path, title: str, bins: int = 10
+) -> Path:
+    """A reliability diagram: windows grouped into `bins` equally full bins of each forecast's P(up);
+    the share of up days in a bin against its mean forecast (on the diagonal = calibrated; a point per
+    bin, so a constant forecast is one point). Below: how the forecasts spread."""
+    fig = Figure(figsize=(7, 8))
+    curve_ax, spread_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1.3]})
+    actual = np.asarray(actual, dtype=np.float64)
+    everything = np.concatenate([np.asarray(p, dtype=np.float64) for p in probabilities.values()])
+    low, high = min(everything.min(), actual.mean()) - 0.05, max(everything.max(), actual.mean()) + 0.05
+    low, high = max(low, 0.0), min(high, 1.0)
+    curve_ax.plot([low, high], [low, high], color="gray", ls=":", lw=1, label="calibrated")
+    curve_ax.axhline(actual.mean(), color="black", lw=0.6, ls="--",
+                     label=f"test up share {actual.mean():.3f}")
+    for name, values in probabilities.items():
+        values = np.asarray(values, dtype=np.float64)
+        groups = np.array_split(np.argsort(values, kind="stable"), min(bins, len(np.unique(values))))
+        mean_forecast = [values[group].mean() for group in groups]
+        observed = [actual[group].mean() for group in groups]
+        curve_ax.plot(mean_forecast, observed, marker="o", lw=1.0, label=name)
+        spread_ax.hist(values, bins=40, range=(low, high), alpha=0.5, label=name)
+    curve_ax.set_xlim(low, high)
+    curve_ax.set_xlabel("mean forecast P(up) in the bin")
+    curve_ax.set_ylabel("share of up days in the bin")
+    curve_ax.set_title(title)
+    curve_ax.grid(alpha=0.3)
+    curve_ax.legend(fontsize=8)
+    spread_ax.set_xlabel("forecast P(up)")
+    spread_ax.set_ylabel("windows")
+    spread_ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

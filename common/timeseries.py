@@ -9,6 +9,10 @@ The recipe, and why:
 2. The target is the log return from the last known close to each of the next `horizon` closes:
    y[t, h-1] = log(close[t+h] / close[t]). A prediction becomes a price as close[t] * exp(y), and
    every metric is computed on prices. "No change" (y = 0) is exactly the naive forecast.
+   Two other targets (`target=`) ask what daily prices *can* tell: "volatility", the realised
+   volatility of the next `volatility_days` (5) days, sqrt(252 / 5 · Σ_{j=1..5} r[t+j]²) with r the
+   daily log returns (annualised: 0.25 = 25 % a year); and "direction", 1 if close[t+1] > close[t]
+   else 0 (a flat day counts as down), which a network forecasts as a logit.
 3. Rows are split chronologically into train / validation / test. Every target of a window lies in
    one split, and every day of a split after the first training window is a target: a validation or
    test window may read its *inputs* from days before the border (the past is known at forecast
@@ -28,6 +32,11 @@ import pandas as pd
 from common.indicators import add_indicators
 
 SPLITS = ("train", "validation", "test")
+TARGETS = ("price", "volatility", "direction")  # what a window forecasts (see the module docstring)
+TRADING_DAYS = 252  # annualises a daily variance
+# Volatility forecasts are floored at this share of the training mean: a forecast of zero volatility
+# would make QLIKE infinite, and no trading week is 20 times calmer than the average one.
+MIN_VOLATILITY_SHARE = 0.05
 VALIDATION_HALVES = ("select", "guard")  # the two halves of "validation", in time order
 MIN_VALIDATION_WINDOWS = 20  # 10 per half: the least that a significance test can say anything from
 # Rows lost before every feature is defined: MACD's signal line needs 26 + 9 - 1 closes.
@@ -127,7 +136,7 @@ class Windows:
     """The windows of one split: inputs, targets and the row of each window's last known day."""
 
     inputs: np.ndarray  # (windows, lookback, features), scaled, float32
-    targets: np.ndarray  # (windows, horizon), scaled log returns, float32
+    targets: np.ndarray  # (windows, horizon), scaled log returns (or (windows, 1) scaled vol / 0-1), float32
     anchors: np.ndarray  # (windows,) row index t of the last input day
 
 
@@ -144,6 +153,8 @@ class ForecastData:
     feature_scaler: Standardizer
     target_scaler: Standardizer
     splits: dict = field(default_factory=dict)  # split (and validation half) -> Windows
+    target: str = "price"  # one of TARGETS; a non-price target has horizon 1 (one output per window)
+    target_days: int = 0  # days after the anchor that the target reads: horizon, volatility_days or 1
 
     @property
     def n_features(self) -> int:
@@ -168,6 +179,35 @@ class ForecastData:
         forecast."""
         return self.target_scaler.transform(np.zeros((1, self.horizon)))[0]
 
+    def neutral_output(self) -> np.ndarray:
+        """(horizon,) where a network's output layer starts: the no-skill forecast of the target.
+        price: a zero return (naive); volatility: the training mean (scaled: 0); direction: the logit of
+        the training share of up days (the base rate)."""
+        if self.target == "price":
+            return self.scaled_zero_return()
+        if self.target == "volatility":
+            return np.zeros(1)
+        up_share = float(np.clip(np.mean(self.splits["train"].targets), 1e-3, 1 - 1e-3))
+        return np.array([np.log(up_share / (1 - up_share))])
+
+    def actual_targets(self, split: str) -> np.ndarray:
+        """(windows,) a non-price target's true values: annualised realised volatility, or 0 / 1."""
+        return self.target_scaler.inverse(self.splits[split].targets)[:, 0]
+
+    def volatility_floor(self) -> float:
+        """The least volatility any forecast may say: MIN_VOLATILITY_SHARE of the training mean."""
+        return MIN_VOLATILITY_SHARE * float(self.target_scaler.mean[0])
+
+    def to_target(self, outputs: np.ndarray) -> np.ndarray:
+        """(windows,) a network's raw outputs as forecasts of a non-price target: the volatility
+        (unscaled, floored by `volatility_floor`) or the probability of an up day (sigmoid of a logit)."""
+        outputs = np.asarray(outputs, dtype=np.float64).reshape(-1, 1)
+        if self.target == "volatility":
+            return np.maximum(self.target_scaler.inverse(outputs)[:, 0], self.volatility_floor())
+        if self.target == "direction":
+            return 1.0 / (1.0 + np.exp(-outputs[:, 0]))
+        raise ValueError(f"to_target is for the volatility and direction targets, not {self.target!r}")
+
     def to_prices(self, split: str, scaled_returns: np.ndarray) -> np.ndarray:
         """Turn a model's (windows, horizon) scaled log-return output into prices."""
         scaled_returns = np.asarray(scaled_returns, dtype=np.float64).reshape(-1, self.horizon)
@@ -182,8 +222,13 @@ class ForecastData:
         }
 
     def scored(self, split: str = "test") -> dict:
-        """{"first", "last", "windows"}: the target dates actually scored in `split` (first step)."""
+        """{"first", "last", "windows"}: the target dates actually scored in `split` (first step; for
+        the volatility target, from the first day of the first window's week to the last day of the last)."""
         dates = self.target_dates(split)[:, 0]
+        if self.target == "volatility":
+            last = self.dates[self.splits[split].anchors[-1] + self.target_days]
+            return {"first": str(pd.Timestamp(dates[0]).date()), "last": str(last.date()),
+                    "windows": int(len(dates))}
         return {"first": str(pd.Timestamp(dates[0]).date()), "last": str(pd.Timestamp(dates[-1]).date()),
                 "windows": int(len(dates))}
 
@@ -252,16 +297,22 @@ def prepare_forecast_data(
     borders: dict | None = None,
     scalers: tuple[Standardizer, Standardizer] | None = None,
     feature_names: list[str] | None = None,
+    target: str = "price",
+    volatility_days: int = 5,
 ) -> ForecastData:
     """Features, chronological splits, leak-free windows and train-only scalers.
 
     `borders` overrides the fractions (walk-forward folds); `scalers` and `feature_names` reuse a
-    trained model's (evaluate.py): nothing is then fitted on the new series.
+    trained model's (evaluate.py): nothing is then fitted on the new series. `target` is one of
+    TARGETS (the module docstring defines each); a non-price target needs `horizon` 1.
     """
     if lookback < 1:
         raise ValueError(f"--lookback must be at least 1 day, got {lookback}")
     if horizon < 1:
         raise ValueError(f"--horizon must be at least 1 day ahead, got {horizon}")
+    check_target(target, horizon, volatility_days, lookback)
+    # how many days after the anchor the target reads: every one must lie in the window's split
+    reach = {"price": horizon, "volatility": volatility_days}.get(target, 1)
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing prices are reported by check_prices
         features = make_features(prices)
     if feature_names is not None:
@@ -284,13 +335,13 @@ def prepare_forecast_data(
     smallest = min(train_fraction, validation_fraction, 1 - train_fraction - validation_fraction)
     for name, (start, stop) in borders.items():
         # train must hold whole windows; validation enough windows for its two halves; test one.
-        need = {"train": lookback + horizon,
-                "validation": MIN_VALIDATION_WINDOWS + horizon - 1}.get(name, horizon)
+        need = {"train": lookback + reach,
+                "validation": MIN_VALIDATION_WINDOWS + reach - 1}.get(name, reach)
         if stop - start < need:
-            rows_needed = int(np.ceil(max(lookback, MIN_VALIDATION_WINDOWS) + horizon) / smallest)
+            rows_needed = int(np.ceil(max(lookback, MIN_VALIDATION_WINDOWS) + reach) / smallest)
             raise ValueError(
                 f"the {name} split has {stop - start} rows, too few for lookback {lookback} and horizon "
-                f"{horizon} (train needs lookback + horizon rows, validation {MIN_VALIDATION_WINDOWS} "
+                f"{reach} (train needs lookback + horizon rows, validation {MIN_VALIDATION_WINDOWS} "
                 f"windows): the series has {len(prices)} rows ({first} used for indicator warm-up). Use a "
                 f"shorter --lookback/--horizon or a longer series (about {rows_needed + first}+ rows)."
             )
@@ -308,11 +359,19 @@ def prepare_forecast_data(
     steps = np.arange(1, horizon + 1)
     raw_windows = {}
     for name, (start, stop) in borders.items():
-        anchors = window_anchors(start, stop, lookback, horizon)
+        anchors = window_anchors(start, stop, lookback, reach)
         inputs = scaled[anchors[:, None] + np.arange(-lookback + 1, 1)]  # (windows, lookback, features)
-        targets = log_close[anchors[:, None] + steps] - log_close[anchors][:, None]  # (windows, horizon)
+        if target == "price":
+            targets = log_close[anchors[:, None] + steps] - log_close[anchors][:, None]  # (windows, horizon)
+        else:
+            targets = target_values(log_close, anchors, target, reach)  # (windows, 1)
         raw_windows[name] = (inputs, targets, anchors)
-    target_scaler = Standardizer.fit(raw_windows["train"][1]) if scalers is None else scalers[1]
+    if scalers is not None:
+        target_scaler = scalers[1]
+    elif target == "direction":  # 0 / 1 labels are left as they are: the network outputs a logit
+        target_scaler = Standardizer(mean=np.zeros(1), std=np.ones(1))
+    else:
+        target_scaler = Standardizer.fit(raw_windows["train"][1])
     splits = {
         name: Windows(inputs=inputs, targets=target_scaler.transform(targets).astype(np.float32),
                       anchors=anchors)
@@ -331,4 +390,40 @@ def prepare_forecast_data(
         feature_scaler=feature_scaler,
         target_scaler=target_scaler,
         splits=splits,
+        target=target,
+        target_days=reach,
     )
+
+
+def check_target(target: str, horizon: int, volatility_days: int, lookback: int) -> None:
+    """Refuse a target that these settings cannot forecast, saying which setting to change."""
+    if target not in TARGETS:
+        raise ValueError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if target != "price" and horizon != 1:
+        raise ValueError(f"--target {target} forecasts one number per window ("
+                         + ("the realised volatility of the next --volatility-days days"
+                            if target == "volatility" else "the probability that the next close is up")
+                         + f"), so --horizon must be 1, got {horizon}")
+    if target == "volatility":
+        if volatility_days < 2:
+            raise ValueError(f"--volatility-days must be at least 2 (a volatility needs several returns), "
+                             f"got {volatility_days}")
+        if lookback <= HAR_MONTH_DAYS:
+            raise ValueError(f"--target volatility needs --lookback {HAR_MONTH_DAYS + 1} or more: the HAR-RV "
+                             f"baseline reads the last {HAR_MONTH_DAYS} days' returns, and no baseline may "
+                             f"see more than the network's window (got --lookback {lookback})")
+
+
+HAR_MONTH_DAYS = 22  # the monthly term of HAR-RV (Corsi 2009): a trading month of daily returns
+
+
+def target_values(log_close: np.ndarray, anchors: np.ndarray, target: str, days: int) -> np.ndarray:
+    """(windows, 1) a non-price target for each anchor row t, from daily log returns r[s] = log close[s]
+    - log close[s-1]: volatility sqrt(252 / days · Σ_{j=1..days} r[t+j]²); direction 1.0 if r[t+1] > 0."""
+    if target == "volatility":
+        returns = log_close[anchors[:, None] + np.arange(1, days + 1)] - log_close[
+            anchors[:, None] + np.arange(0, days)]  # (windows, days)
+        return np.sqrt(TRADING_DAYS * np.mean(returns**2, axis=1, keepdims=True))
+    if target == "direction":
+        return (log_close[anchors + 1] > log_close[anchors]).astype(np.float64)[:, None]
+    raise ValueError(f"no target values for {target!r}: price targets are the log returns")
