@@ -190,6 +190,8 @@ def train_model(
     if run.world.active:
         device_ids = [run.device.index] if run.device.type == "cuda" else None  # None: CPU processes
         trained = DistributedDataParallel(model, device_ids=device_ids)
+    if config.compile:
+        trained = torch.compile(trained)  # compiled at the first step; checkpoints keep the plain weights
     generator = torch.Generator().manual_seed(config.seed)
 
     def sample(length: int = config.sample_length, text: str = prompt) -> str:
