@@ -4,6 +4,7 @@
     python CodeLLM/compare.py --folds 6            # plus walk-forward: 6 folds, each refitting both models
     python CodeLLM/compare.py --lookback 120       # other data settings: both stages are retrained
     python CodeLLM/compare.py --speed-lookbacks 30,60,120   # a shorter speed sweep
+    python CodeLLM/compare.py --targets price,volatility,direction   # also next-week volatility and P(up)
     python CodeLLM/compare.py --preset tiny --memory-out /tmp/m --code-out /tmp/c --out /tmp/cmp  # plumbing
 
 A stage whose results are missing, or were made with other data settings (ticker, CSV, dates,
@@ -14,7 +15,10 @@ identical windows and identical test targets (checked, not assumed).
 Writes to `--out` (default outputs/comparison): comparison.md and comparison.json (one table with
 both networks as trained and as guarded beside naive, drift, AR, moving average and ridge; walk-
 forward folds; speed numbers; attention and saliency per lag), predictions.png,
-cumulative_error.png, interpretability.png and speed_vs_lookback.png.
+cumulative_error.png, interpretability.png and speed_vs_lookback.png. `--targets` adds a table per
+extra target (volatility: both networks beside last, EWMA and HAR-RV, with volatility.png; direction:
+beside the base rate and a logistic regression, with reliability.png); each trains both stages into
+'<memory-out>-<target>' and '<code-out>-<target>', so they are opt-in (four more trainings).
 """
 
 # ruff: noqa: E402
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from CodeLLM import comparison_report as report
@@ -45,6 +50,7 @@ from common.forecasting import load_run, time_inference, walk_forward
 from common.paths import output_dir
 from common.plotting import plot_lag_profiles
 from common.runs import prepare_run_dir, read_json, write_json, write_text
+from common.timeseries import TARGETS
 
 # The settings that decide which windows and test targets a run saw: they must agree to compare.
 DATA_KEYS = ("ticker", "csv", "start", "end", "source", "lookback", "horizon", "train_fraction",
@@ -68,6 +74,9 @@ class CompareConfig(ForecastDataConfig):
     speed_batch_size: int = option(16, "windows per timed batch: at lookback 1000 one attention step "
                                        "takes seconds")
     threads: int = option(0, "CPU threads for PyTorch and TensorFlow (0 = one per core)")
+    targets: str = option("price", "targets compared, comma-separated from price, volatility, direction; "
+                          "price always is (it is the headline), each other one trains both stages into "
+                          "'<memory-out>-<target>' and '<code-out>-<target>'")
 
 
 def parse_lookbacks(text: str) -> list[int]:
@@ -81,22 +90,41 @@ def parse_lookbacks(text: str) -> list[int]:
     return values
 
 
-def stage_configs(config: CompareConfig) -> tuple[Any, CodeConfig]:
+def parse_targets(text: str) -> list[str]:
+    """The targets of `--targets`, price first (it is always compared)."""
+    targets = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [target for target in targets if target not in TARGETS]
+    if unknown:
+        raise ValueError(f"--targets takes comma-separated names from {', '.join(TARGETS)}, got {text!r}")
+    return ["price", *dict.fromkeys(target for target in targets if target != "price")]
+
+
+def target_folder(out: str, target: str) -> str:
+    """A stage's run folder for `target`: its own folder for price, a sibling '<out>-<target>' otherwise
+    (not a subfolder: a price run replaces its whole folder)."""
+    return out if target == "price" else f"{str(out).rstrip('/')}-{target}"
+
+
+def stage_configs(config: CompareConfig, target: str = "price") -> tuple[Any, CodeConfig]:
     """(MemoryConfig, CodeConfig): each stage's own model defaults with the comparison's data
-    settings, seed, threads, preset and run folder."""
+    settings, seed, threads, preset and run folder, forecasting `target`."""
     from MemoryLLM.train import MemoryConfig
 
     data_settings = {field.name: getattr(config, field.name)
                      for field in dataclasses.fields(ForecastDataConfig) if field.name != "preset"}
-    memory = preset_config(MemoryConfig, config.preset, **data_settings, out=config.memory_out)
-    code = preset_config(CodeConfig, config.preset, **data_settings, out=config.code_out)
+    if target != "price":
+        data_settings["target"] = target
+    memory = preset_config(MemoryConfig, config.preset, **data_settings,
+                           out=target_folder(config.memory_out, target))
+    code = preset_config(CodeConfig, config.preset, **data_settings,
+                         out=target_folder(config.code_out, target))
     if not config.preset:
         code.threads = config.threads  # a preset's threads (tiny: 1) win, as they did before
     return memory, code
 
 
-def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...]) -> str | None:
-    """Why the run in `run` cannot be compared under `config`, or None when it can."""
+def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...], target: str = "price") -> str | None:
+    """Why the run in `run` cannot be compared under `config` for `target`, or None when it can."""
     missing = [name for name in ("metrics.json", "config.json", "predictions.csv", *needed)
                if not (run / name).exists()]
     if missing:
@@ -106,18 +134,20 @@ def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...]) -> str |
         if saved.get(key) != getattr(config, key):
             return (f"{run} was trained with {key}={saved.get(key)!r}, "
                     f"the comparison uses {getattr(config, key)!r}")
+    if saved.get("target", "price") != target:
+        return f"{run} forecasts {saved.get('target', 'price')}, the comparison wants {target}"
     if "forecasts" not in read_json(run / "metrics.json"):
         return f"{run} was made by an older version (no as-trained / guarded forecasts)"
     return None
 
 
-def ensure_runs(config: CompareConfig) -> dict[str, dict[str, Any]]:
-    """metrics.json of both stages, training a stage first (its `run(config)`) when it is missing
-    or was made differently."""
+def ensure_runs(config: CompareConfig, target: str = "price") -> dict[str, dict[str, Any]]:
+    """metrics.json of both stages for `target`, training a stage first (its `run(config)`) when it is
+    missing or was made differently."""
     from CodeLLM import train as code_train
     from MemoryLLM import train as memory_train
 
-    memory_config, code_config = stage_configs(config)
+    memory_config, code_config = stage_configs(config, target)
     stages = {
         "LSTM": (memory_config, memory_train.run, (memory_train.WEIGHTS_FILE, "scalers.json")),
         "Transformer": (code_config, code_train.run, ("model.pt", "scalers.json")),
@@ -125,9 +155,9 @@ def ensure_runs(config: CompareConfig) -> dict[str, dict[str, Any]]:
     metrics = {}
     for name, (stage_config, run_stage, needed) in stages.items():
         run = Path(stage_config.out)
-        reason = "--retrain" if config.retrain else mismatch(run, config, needed)
+        reason = "--retrain" if config.retrain else mismatch(run, config, needed, target)
         if reason:
-            print(f"\n== training the {name} ({reason}) ==")
+            print(f"\n== training the {name}{'' if target == 'price' else f' for {target}'} ({reason}) ==")
             run_stage(stage_config)
         metrics[name] = read_json(run / "metrics.json")
     return metrics
@@ -168,6 +198,49 @@ def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def target_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`table_rows` for a volatility or direction target: both networks as trained and guarded, then
+    that target's baselines (common.target_baselines)."""
+    rows = {}
+    for name in ("LSTM", "Transformer"):
+        run = metrics[name]
+        cost = {key: run.get(key) for key in COST_KEYS}
+        rows[f"{name} as trained"] = {**run["forecasts"]["as_trained"], **cost}
+        rows[f"{name} guarded"] = {**run["forecasts"]["guarded"], "guard_kept": run["guard"]["kept"],
+                                   "guard_pvalue": run["guard"]["dm_pvalue_validation"]}
+    code = metrics["Transformer"]
+    n_inputs = code["lookback"] * len(code["features"])
+    costs = {"last": 0, "ewma": 1, "har": 4, "base_rate": 1, "logistic": n_inputs + 1}
+    for name, values in code["baselines"].items():
+        rows[name] = {**values, "params": costs.get(name),
+                      "framework": "scikit-learn (logistic)" if name == "logistic" else "numpy"}
+    return rows
+
+
+def compare_target(config: CompareConfig, target: str, out: Path) -> dict[str, Any]:
+    """Train what is missing for a volatility or direction target, check both stages forecast the same
+    windows, and return its part of comparison.json (plus volatility.png or reliability.png)."""
+    from common.plotting import plot_reliability, plot_volatility_forecasts
+
+    metrics = ensure_runs(config, target)
+    memory_config, code_config = stage_configs(config, target)
+    lstm, transformer = check_same_targets(Path(memory_config.out), Path(code_config.out))
+    guards = {name: metrics[name]["guard"] for name in ("LSTM", "Transformer")}
+    code = metrics["Transformer"]
+    actual = lstm["actual"].to_numpy()
+    shown = {"LSTM": lstm["as_trained"].to_numpy(), "Transformer": transformer["as_trained"].to_numpy(),
+             **{name: lstm[name].to_numpy() for name in code["baselines"]}}
+    title = f"{code['series']}: networks as trained beside the baselines, test split"
+    if target == "volatility":
+        plot_volatility_forecasts(pd.to_datetime(lstm["date"]).to_numpy(), actual, shown,
+                                  out / "volatility.png", title=f"{title} (next-week realised volatility)")
+    else:
+        plot_reliability(actual, shown, out / "reliability.png", title=f"{title} (P(up))")
+    return {"table": target_rows(metrics), "guards": guards, "scored": code["scored"],
+            "target_days": code.get("target_days"),
+            "runs": {"LSTM": memory_config.out, "Transformer": code_config.out}}
+
+
 def load_models(config: CompareConfig) -> dict[str, tuple[Any, Any]]:
     """{"LSTM": (forecaster, data), "Transformer": (forecaster, data)} reloaded from the run folders."""
     from CodeLLM.train import STAGE as CODE_STAGE
@@ -195,6 +268,12 @@ def write_markdown(result: dict[str, Any], out: Path) -> None:
         "Plots: [predictions.png](predictions.png), [cumulative_error.png](cumulative_error.png), "
         "[interpretability.png](interpretability.png), [speed_vs_lookback.png](speed_vs_lookback.png).",
     ]
+    for target, part in result.get("targets", {}).items():
+        scored = part["scored"]
+        parts.append(f"## {target.capitalize()} (test {scored['first']} .. {scored['last']}, "
+                     f"{scored['windows']} windows)\n\n{report.TARGET_NOTES[target]}\n\n"
+                     + report.markdown_table(part["table"], report.TARGET_COLUMNS[target])
+                     + f"\n\nPlot: [{report.TARGET_PLOTS[target]}]({report.TARGET_PLOTS[target]}).")
     if result.get("walk_forward"):
         parts.append(f"## Walk-forward ({len(result['walk_forward']['folds'])} expanding-window folds, "
                      "each model refitted at its full budget)\n\n"
@@ -217,6 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def run(config: CompareConfig) -> dict[str, Any]:
     """Train what is missing, then compare both stages' runs; returns comparison.json's content."""
     lookbacks = parse_lookbacks(config.speed_lookbacks)
+    parse_targets(config.targets)  # a bad list fails before any training
     if config.folds < 0 or config.threads < 0:
         raise ValueError(f"--folds and --threads must be 0 or more, got {config.folds} and {config.threads}")
     with runtime.torch_settings(config.threads), runtime.tensorflow_settings(config.threads, inter_op=1):
@@ -253,6 +333,8 @@ def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
                       note=note)
     result["interpretability"] = {"lags": list(range(-code["lookback"] + 1, 1)), **lags}
 
+    for target in parse_targets(config.targets)[1:]:
+        result.setdefault("targets", {})[target] = compare_target(config, target, out)
     if lookbacks:
         from CodeLLM.speed import plot_speed, speed_vs_lookback
 
@@ -274,6 +356,8 @@ def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
     write_json(out / "comparison.json", result)
     write_markdown(result, out)
     print("\n" + report.markdown_table(result["table"]))
+    for target, part in result.get("targets", {}).items():
+        print(f"\n{target}:\n" + report.markdown_table(part["table"], report.TARGET_COLUMNS[target]))
     if result.get("walk_forward"):
         print("\n" + report.walk_forward_markdown(result["walk_forward"]))
     print(f"\ncomparison written to {out} in {result['seconds']:.0f} s")

@@ -18,6 +18,32 @@ COLUMNS = (  # (key, header, format)
 )
 
 
+COST_COLUMNS = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"))
+TARGET_COLUMNS = {
+    "volatility": (("rmse", "RMSE", "{:.4f}"), ("rmse_vs_har", "RMSE / HAR", "{:.4f}"),
+                   ("qlike", "QLIKE", "{:.4f}"), ("mean_forecast", "mean forecast", "{:.3f}"),
+                   ("dm_pvalue", "DM p vs HAR (SE)", "{:.3f}"),
+                   ("dm_qlike_pvalue", "DM p vs HAR (QLIKE)", "{:.3f}"),
+                   *COST_COLUMNS),
+    "direction": (("log_loss", "log-loss", "{:.4f}"), ("brier", "Brier", "{:.4f}"),
+                  ("accuracy", "accuracy", "{:.3f}"), ("up_share", "up share", "{:.3f}"),
+                  ("mean_probability", "mean P(up)", "{:.3f}"), ("dm_pvalue", "DM p vs base rate", "{:.3f}"),
+                  *COST_COLUMNS),
+}
+TARGET_NOTES = {
+    "volatility": "Forecasts of the realised volatility of the next 5 trading days, sqrt(252/5 · Σ r²) of "
+                  "daily log returns (annualised). QLIKE = mean(log σ̂² + σ²/σ̂²) (Patton 2011; lower is "
+                  "better, only differences matter). 'DM p': one-sided Diebold-Mariano p-value for 'better "
+                  "than HAR-RV' on squared errors (SE) or QLIKE. 'guarded' keeps a network only if it beats "
+                  "HAR-RV at 5 % on the validation split's second half, else it is HAR-RV.",
+    "direction": "Forecasts of P(next close > today's). log-loss in nats (0.6931 = a coin), Brier (0.25 = a "
+                 "coin); accuracy calls 'up' when P > 0.5, beside the share of up days. 'DM p': one-sided "
+                 "Diebold-Mariano p-value for 'lower log-loss than the training base rate'. 'guarded' keeps "
+                 "a network only if it beats the base rate at 5 % on the validation split's second half.",
+}
+TARGET_PLOTS = {"volatility": "volatility.png", "direction": "reliability.png"}
+
+
 def _cell(value: Any, style: str) -> str:
     if value is None:
         return "n/a"

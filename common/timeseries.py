@@ -191,8 +191,10 @@ class ForecastData:
         return np.array([np.log(up_share / (1 - up_share))])
 
     def actual_targets(self, split: str) -> np.ndarray:
-        """(windows,) a non-price target's true values: annualised realised volatility, or 0 / 1."""
-        return self.target_scaler.inverse(self.splits[split].targets)[:, 0]
+        """(windows,) a non-price target's true values, in float64 from the closes (the windows hold them
+        scaled, in float32): annualised realised volatility, or 0 / 1."""
+        anchors = self.splits[split].anchors
+        return target_values(np.log(self.close), anchors, self.target, self.target_days)[:, 0]
 
     def volatility_floor(self) -> float:
         """The least volatility any forecast may say: MIN_VOLATILITY_SHARE of the training mean."""
