@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import resource
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,9 +87,12 @@ class Experiment:
             self.out_of_domain[name] = ([other.texts[i] for i in draw],
                                         np.array([index[other.labels[i]] for i in draw]))
         self.predictions: dict[str, np.ndarray] = {}
+        self.started = time.perf_counter()
 
     def log(self, message: str) -> None:
-        print(message, flush=True)
+        """A progress line, after the seconds since the start and the peak memory so far."""
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        print(f"[{time.perf_counter() - self.started:4.0f} s, {peak_mib:5.0f} MiB] {message}", flush=True)
 
     def settings(self, start_layer: int, learning_rate: float, head_learning_rate: float, min_steps: int = 0,
                  max_steps: int = 0) -> TrainSettings:

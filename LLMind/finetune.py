@@ -65,8 +65,13 @@ def frozen_pass(model: SentenceClassifier, ids: Sequence[torch.Tensor], stop_lay
     output of layer `stop_layer` (tokens, hidden), the input of the layers to fine-tune, and the
     mean-pooled output of the last layer (sentences, hidden): the frozen model's sentence vectors."""
     model.eval()
-    states: list[torch.Tensor] = [torch.empty(0)] * len(ids)
-    pooled = np.zeros((len(ids), model.bert.config.hidden_size), dtype=np.float32)
+    size = model.bert.config.hidden_size
+    lengths = [len(sentence) for sentence in ids]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    # Every sentence's states in one block (tokens of all sentences, hidden): one allocation instead of
+    # thousands, so the memory freed by each batch is reused rather than scattered between them.
+    store = torch.empty((int(starts[-1]) if stop_layer > 0 else 0, size))
+    pooled = np.zeros((len(ids), size), dtype=np.float32)
     for batch in by_length(ids, batch_size):
         inputs, mask = pad([ids[i] for i in batch])
         hidden = model.bert(inputs, mask, stop_layer=stop_layer)
@@ -74,8 +79,10 @@ def frozen_pass(model: SentenceClassifier, ids: Sequence[torch.Tensor], stop_lay
         pooled[batch] = mean_pool(top, mask).numpy()
         if stop_layer > 0:
             for row, index in enumerate(batch):
-                states[index] = hidden[row, : int(mask[row].sum())].clone()
-    return (states if stop_layer > 0 else list(ids)), pooled
+                store[starts[index]:starts[index + 1]] = hidden[row, : lengths[index]]
+    if stop_layer == 0:
+        return list(ids), pooled
+    return [store[starts[i]:starts[i + 1]] for i in range(len(ids))], pooled  # views into the block
 
 
 @torch.inference_mode()
