@@ -69,8 +69,8 @@ class TrainConfig:
     weight_decay: float = option(0.01, "AdamW decay of weight matrices (BERT's value)")
     warmup_fraction: float = option(0.1, "share of steps with a linear warm-up, then linear decay to zero")
     head_dropout: float = option(0.1, "dropout before the linear head (BERT's rate)")
-    scratch_learning_rate: float = option(3e-4, "peak rate of the from-scratch network (chosen on validation "
-                                          "among 1e-4, 3e-4, 1e-3)")
+    scratch_learning_rate: float = option(3e-4, "peak rate of the from-scratch network (3e-4 and 1e-3 tie on "
+                                          "validation: at this budget both end at the majority class)")
     scratch_budget: str = option("compute", "what the from-scratch network gets: 'steps' = the fine-tune's "
                                  "steps over all 6 layers (3x its compute), 'compute' = the same arithmetic, "
                                  "so trainable_layers/6 of the steps", choices=["compute", "steps"])
