@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from CodeLLM.training import TorchTransformerForecaster
-from common import forecasting
+from common import distributed, forecasting
 from common.config import option, parse_config, run_cli
 from common.forecasting import ForecastConfig, Forecaster, Stage
 from common.paths import output_dir
 from common.timeseries import ForecastData
+from common.torch_utils import pick_device
 
 
 @dataclass
@@ -106,7 +107,8 @@ STAGE = Stage(name="CodeLLM", model="transformer", label="Transformer", config_c
 def run(config: CodeConfig, verbose: bool = True) -> dict[str, Any]:
     """Train and score the Transformer as `config` says (compare.py calls this, not the command line)."""
     config.validate()
-    with runtime.torch_settings(config.threads):
+    device = pick_device(distributed.device_for(config.device, distributed.world()))
+    with runtime.torch_settings(config.threads), distributed.process_group(device):
         return forecasting.run(STAGE, config, verbose)
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from CodeLLM.model import TransformerForecaster, count_parameters
+from common import distributed
 from common.runs import atomic_path
 from common.timeseries import ForecastData, Windows
 from common.torch_utils import pick_device
@@ -55,9 +57,16 @@ class TorchTransformerForecaster:
 
     def __init__(self, config: Any, data: ForecastData) -> None:
         self.config = config
-        self.device = pick_device(config.device)
+        self.world = distributed.world()
+        self.device = pick_device(distributed.device_for(config.device, self.world))
         self.model = build_model(config, data.n_features, data.horizon,
                                  data.neutral_output().tolist()).to(self.device)
+        # Under torchrun: the same model on every rank, gradients averaged (DDP starts all from rank 0's)
+        self.trained: nn.Module = self.model
+        self.in_sync = True
+        if self.world.active:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.trained = DistributedDataParallel(self.model, device_ids=device_ids)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
         # on scaled log returns (or volatility): the squared error the naive forecast is judged by; for
@@ -76,15 +85,28 @@ class TorchTransformerForecaster:
         total = 0.0
         for start in range(0, len(order), self.config.batch_size):
             batch = order[start:start + self.config.batch_size].to(self.device)
-            loss = self.loss_fn(self.model(inputs[batch]), targets[batch])
+            if self.world.active:
+                loss = self.share_of_loss(inputs, targets, batch)
+            else:
+                loss = self.loss_fn(self.model(inputs[batch]), targets[batch])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # Returns carry rare huge days (crashes, earnings): clipping keeps one batch from wrecking
             # the weights.
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
-            total += loss.item() * len(batch)
+            total += distributed.mean_over_ranks(loss.item()) * len(batch)
+        self.in_sync = distributed.parameters_in_sync(self.model)  # every rank checks, after every epoch
         return total / len(order)
+
+    def share_of_loss(self, inputs: torch.Tensor, targets: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's windows of the global `batch` (every size-th), with a loss scaled so that DDP's
+        average over ranks is exactly the global batch's mean loss (the shares may differ by one)."""
+        mine = batch[self.world.rank :: self.world.size]
+        if mine.numel() == 0:  # a last batch smaller than the number of ranks: this rank adds nothing
+            return self.trained(inputs[batch[:1]]).sum() * 0.0
+        summed = self.loss_fn(self.trained(inputs[mine]), targets[mine]) * mine.numel()
+        return summed * self.world.size / batch.numel()
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         return predict_scaled(self.model, inputs)
@@ -126,4 +148,8 @@ class TorchTransformerForecaster:
 
     def describe(self) -> dict[str, Any]:
         return {"framework": f"pytorch {torch.__version__}", "device": str(self.device),
-                "threads": torch.get_num_threads()}
+                "threads": torch.get_num_threads(),
+                "parallel": {"world_size": self.world.size, "global_batch_size": self.config.batch_size,
+                             "batch_size_per_process": -(-self.config.batch_size // self.world.size),
+                             "learning_rate": self.config.learning_rate,
+                             "parameters_in_sync": self.in_sync}}

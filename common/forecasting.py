@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from common import distributed
 from common.baselines import FittedBaselines, fit_baselines, naive_forecast
 from common.config import config_from_dict, option
 from common.forecast_report import comparison_table, squared_errors, write_forecast_run
@@ -195,7 +196,9 @@ def fit(
             bar.set_postfix(loss=f"{loss:.4f}", val=f"{val_loss:.4f}", best=best_epoch)
             if config.patience and stale >= config.patience:
                 break
-            if config.max_seconds and time.perf_counter() - started > config.max_seconds:
+            # a time budget may run out on one rank of a parallel run before another: all stop together
+            over_time = bool(config.max_seconds) and time.perf_counter() - started > config.max_seconds
+            if distributed.any_rank(over_time):
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -338,6 +341,10 @@ def run(stage: Stage, config: ForecastConfig, verbose: bool = True) -> dict[str,
         windows = {name: len(split.anchors) for name, split in data.splits.items()}
         print(f"{info['source']}: {info['rows']} rows {info['first_date']} -> {info['last_date']}, "
               f"{data.n_features} features, windows {windows}")
+    if not distributed.world().is_main:  # a parallel run: train in step with rank 0, which writes the run
+        set_seed(config.seed)
+        fit(stage.make(config, data), data, config, verbose=False)
+        return {}
     # The run is a transaction: everything goes into a staging folder that becomes `out` only when
     # complete, so a failed, killed or interrupted run leaves the previous run exactly as it was.
     with run_transaction(config.out) as staging:

@@ -80,3 +80,23 @@ def test_a_global_batch_that_does_not_split_is_refused(text, tmp_path):
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode != 0
     assert "--batch-size 3 must be divisible by the 2 processes" in result.stdout + result.stderr
+
+
+def test_two_codellm_processes_train_the_one_process_run(tmp_path):
+    # dropout 0: with dropout each process draws its own masks, and the two runs differ by chance
+    flags = ["--preset", "tiny", "--dropout", "0"]
+    launch(1, "CodeLLM/train.py", [*flags, "--out", str(tmp_path / "one")])
+    launch(2, "CodeLLM/train.py", [*flags, "--out", str(tmp_path / "two")])
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["parallel"]["world_size"] == 2 and two["parallel"]["parameters_in_sync"]
+    assert two["parallel"]["global_batch_size"] == one["parallel"]["global_batch_size"]
+    for name in ("as_trained", "naive", "drift"):
+        assert abs(two["forecasts"][name]["rmse"] - one["forecasts"][name]["rmse"]) < 1e-6, name
+    history_one = (tmp_path / "one" / "history.csv").read_text().splitlines()[1:]
+    history_two = (tmp_path / "two" / "history.csv").read_text().splitlines()[1:]
+    for a, b in zip(history_one, history_two, strict=True):
+        loss_a, val_a = map(float, a.split(",")[1:3])
+        loss_b, val_b = map(float, b.split(",")[1:3])
+        assert abs(loss_a - loss_b) < 1e-6 and abs(val_a - val_b) < 1e-6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # one run folder each
