@@ -26,6 +26,7 @@ if __name__ == "__main__":
     # summation order may vary between runs) stay off, so a seed gives the same numbers.
     runtime.prepare_environment()
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -46,6 +47,7 @@ from MemoryLLM.interpret import lag_saliency
 from MemoryLLM.model import build_model
 
 WEIGHTS_FILE = "model.weights.h5"  # the as-trained network (best epoch): what evaluate.py loads
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 @dataclass
@@ -71,6 +73,10 @@ class MemoryConfig(ForecastConfig):
                                   "validation splits of lag-k series (skill 0.78 vs 0.64 at k = 20)")
     warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
     patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
+    strategy: str = option("default", "default: one device; mirrored: a replica on every GPU of this machine "
+                           "(every CPU device without GPUs), the global --batch-size split among them; "
+                           "multiworker: several machines, each told its part in TF_CONFIG",
+                           choices=STRATEGIES)
     out: str = option(str(output_dir("MemoryLLM")), "folder for metrics, predictions, plots and weights")
 
     def validate(self) -> None:
@@ -79,6 +85,19 @@ class MemoryConfig(ForecastConfig):
             raise ValueError(f"--units and --layers must be at least 1, got {self.units} and {self.layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout is a probability in [0, 1), got {self.dropout}")
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy | None:
+    """TensorFlow's own engine for data parallelism (None: the default, one device). Each replica holds
+    the model, computes the gradients of its slice of the global batch, and the replicas add them up
+    before every step (all-reduce), so the weights stay identical."""
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
+    if name == "multiworker":  # reads TF_CONFIG: the cluster's workers and which one this is
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
 
 
 class KerasLSTMForecaster:
@@ -91,6 +110,12 @@ class KerasLSTMForecaster:
     def __init__(self, config: MemoryConfig, data: ForecastData) -> None:
         tf.config.experimental.enable_op_determinism()  # same seed, same numbers (costs a little speed)
         self.batch_size = config.batch_size
+        self.strategy = distribution_strategy(config.strategy)
+        # Variables made inside a strategy's scope are mirrored on every replica.
+        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+            self.build(config, data)
+
+    def build(self, config: MemoryConfig, data: ForecastData) -> None:
         self.model = build_model(
             data.lookback, data.n_features, data.horizon, data.neutral_output(),
             units=config.units, layers=config.layers, dropout=config.dropout, day_clock=config.day_clock,
@@ -152,7 +177,13 @@ class KerasLSTMForecaster:
         return {"LSTM |input x gradient|": lag_saliency(self.model, inputs)}
 
     def describe(self) -> dict[str, Any]:
-        return {"framework": f"tensorflow {tf.__version__} / keras {keras.__version__}", "device": "cpu"}
+        replicas = self.strategy.num_replicas_in_sync if self.strategy else 1
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return {"framework": f"tensorflow {tf.__version__} / keras {keras.__version__}",
+                "device": devices[0].device_type.lower() if devices else "cpu",
+                "parallel": {"strategy": type(self.strategy).__name__ if self.strategy else "default",
+                             "replicas": replicas, "global_batch_size": self.batch_size,
+                             "batch_size_per_replica": -(-self.batch_size // replicas)}}
 
 
 STAGE = Stage(name="MemoryLLM", model="lstm", label="LSTM", config_cls=MemoryConfig, make=KerasLSTMForecaster)

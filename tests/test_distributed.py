@@ -100,3 +100,34 @@ def test_two_codellm_processes_train_the_one_process_run(tmp_path):
         loss_b, val_b = map(float, b.split(",")[1:3])
         assert abs(loss_a - loss_b) < 1e-6 and abs(val_a - val_b) < 1e-6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # one run folder each
+
+
+MIRRORED = """
+import json, sys
+from common import runtime
+runtime.prepare_environment()
+import tensorflow as tf
+# Two logical CPU devices stand in for two GPUs: MirroredStrategy puts a replica on each.
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from MemoryLLM import train
+train.main(sys.argv[1:])
+"""
+
+
+def test_memoryllm_mirrored_over_two_devices_trains_the_one_device_run(tmp_path):
+    pytest.importorskip("tensorflow")
+    flags = ["--preset", "tiny", "--dropout", "0"]  # no dropout: the replicas' masks would differ
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-c", MIRRORED, *flags, "--strategy", "mirrored",
+               "--out", str(tmp_path / "mirrored")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    launch(1, "MemoryLLM/train.py", [*flags, "--out", str(tmp_path / "one")])
+    mirrored = json.loads((tmp_path / "mirrored" / "metrics.json").read_text())
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert mirrored["parallel"] == {"strategy": "MirroredStrategy", "replicas": 2, "global_batch_size": 32,
+                                    "batch_size_per_replica": 16}
+    assert one["parallel"]["replicas"] == 1
+    rmse = one["forecasts"]["as_trained"]["rmse"]
+    assert abs(mirrored["forecasts"]["as_trained"]["rmse"] - rmse) < 1e-5 * rmse
