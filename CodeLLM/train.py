@@ -78,6 +78,10 @@ class CodeConfig(ForecastConfig):
     # bookkeeping
     threads: int = option(0, "PyTorch CPU threads (0 = one per physical core)")
     device: str = option("auto", "auto uses CUDA or Apple MPS when present, else the CPU")
+    precision: str = option("auto", "auto: bfloat16 matrix products on a GPU that has them; float32 on a "
+                            "CPU, where this small model gains nothing from them",
+                            choices=("auto", "bf16", "fp32"))
+    compile: bool = option(False, "torch.compile the model (slower to start; for long runs on a GPU)")
     out: str = option(str(output_dir("CodeLLM")), "run folder for results, weights and plots")
 
     def validate(self) -> None:

@@ -20,7 +20,7 @@ from CodeLLM.model import TransformerForecaster, count_parameters
 from common import distributed
 from common.runs import atomic_path
 from common.timeseries import ForecastData, Windows
-from common.torch_utils import pick_device
+from common.torch_utils import mixed_precision, pick_device, resolve_precision
 
 CHECKPOINT = "model.pt"  # the as-trained network's state_dict: what evaluate.py and compare.py load
 
@@ -67,6 +67,9 @@ class TorchTransformerForecaster:
         if self.world.active:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.trained = DistributedDataParallel(self.model, device_ids=device_ids)
+        if config.compile:
+            self.trained = torch.compile(self.trained)
+        self.precision = resolve_precision(config.precision, self.device, cpu_bf16=False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
         # on scaled log returns (or volatility): the squared error the naive forecast is judged by; for
@@ -85,10 +88,11 @@ class TorchTransformerForecaster:
         total = 0.0
         for start in range(0, len(order), self.config.batch_size):
             batch = order[start:start + self.config.batch_size].to(self.device)
-            if self.world.active:
-                loss = self.share_of_loss(inputs, targets, batch)
-            else:
-                loss = self.loss_fn(self.model(inputs[batch]), targets[batch])
+            with mixed_precision(self.precision, self.device):  # a fresh context each step (autocast caches)
+                if self.world.active:
+                    loss = self.share_of_loss(inputs, targets, batch)
+                else:
+                    loss = self.loss_fn(self.trained(inputs[batch]).float(), targets[batch])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # Returns carry rare huge days (crashes, earnings): clipping keeps one batch from wrecking
@@ -105,7 +109,7 @@ class TorchTransformerForecaster:
         mine = batch[self.world.rank :: self.world.size]
         if mine.numel() == 0:  # a last batch smaller than the number of ranks: this rank adds nothing
             return self.trained(inputs[batch[:1]]).sum() * 0.0
-        summed = self.loss_fn(self.trained(inputs[mine]), targets[mine]) * mine.numel()
+        summed = self.loss_fn(self.trained(inputs[mine]).float(), targets[mine]) * mine.numel()
         return summed * self.world.size / batch.numel()
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
@@ -148,7 +152,7 @@ class TorchTransformerForecaster:
 
     def describe(self) -> dict[str, Any]:
         return {"framework": f"pytorch {torch.__version__}", "device": str(self.device),
-                "threads": torch.get_num_threads(),
+                "precision": self.precision, "threads": torch.get_num_threads(),
                 "parallel": {"world_size": self.world.size, "global_batch_size": self.config.batch_size,
                              "batch_size_per_process": -(-self.config.batch_size // self.world.size),
                              "learning_rate": self.config.learning_rate,

@@ -16,7 +16,6 @@ A model is any module called as `model(ids (batch, time), state) -> (logits (bat
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -32,7 +31,9 @@ from tqdm import tqdm
 from common import distributed
 from common.config import option
 from common.runs import atomic_path
-from common.torch_utils import load_checkpoint, save_checkpoint
+from common.torch_utils import load_checkpoint, mixed_precision, resolve_precision, save_checkpoint
+
+__all__ = ["mixed_precision", "resolve_precision"]  # re-exported: the stages' recipes import them here
 
 # The hidden state a model carries between calls: a tensor (layers, batch, hidden), or (h, c) for an
 # LSTM; None for a fresh start (and for models with no state).
@@ -420,24 +421,3 @@ def restore_run(
                          "or start a fresh run without --resume") from None
     print(f"resuming at step {progress.step} ({progress.seconds:.0f} s already trained)")
     return progress
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`bf16` or `fp32`. `auto` picks bfloat16 where the hardware has it (CPUs with AMX / AVX512-BF16,
-    recent GPUs), which here makes a training step 2-3x faster; elsewhere emulated bfloat16 is slower."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"unknown precision {precision!r}: use auto, bf16 or fp32")
-    if precision != "auto":
-        return precision
-    if device.type == "cpu":
-        supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    else:
-        supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return "bf16" if supported else "fp32"
-
-
-def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """A context in which matrix products run in bfloat16 (for `bf16`) while weights, optimizer state
-    and losses stay float32: mixed-precision training, as on GPUs."""
-    enabled = resolve_precision(precision, device) == "bf16"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

@@ -6,6 +6,7 @@ Only the PyTorch stages import this module, so TensorFlow users never import tor
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import OrderedDict
 from dataclasses import asdict, is_dataclass
@@ -153,3 +154,27 @@ def _describe_unreadable(path: Path, error: Exception) -> str:
     if head[:1] == b"\x80":
         return "a Python pickle, not a PyTorch checkpoint"
     return "not a PyTorch file"
+
+
+def resolve_precision(precision: str, device: torch.device, cpu_bf16: bool = True) -> str:
+    """`bf16` or `fp32`. `auto` picks bfloat16 where the hardware has it (recent GPUs; with `cpu_bf16`,
+    CPUs with AMX / AVX512-BF16, where it made a language model's step 2-3x faster); elsewhere emulated
+    bfloat16 is slower."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {precision!r}: use auto, bf16 or fp32")
+    if precision != "auto":
+        return precision
+    if device.type == "cpu":
+        if not cpu_bf16:
+            return "fp32"
+        supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    else:
+        supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return "bf16" if supported else "fp32"
+
+
+def mixed_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """A context in which matrix products run in bfloat16 (for `bf16`) while weights, optimizer state
+    and losses stay float32: mixed-precision training, as on GPUs."""
+    enabled = resolve_precision(precision, device) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
