@@ -1,10 +1,9 @@
 """A language-model run from text to results, in the steps every stage takes (TinyLLM, SmaLLM):
 
-    train_text, val_text = split_text(config)                      # the last val_fraction validates
-    with open_run(STAGE, config, train_text, val_text, fit) as run:  # tokens, run folder, resume checks
-        model = ...                                                # the stage's model
-        progress = train_model(STAGE, config, model, run, prompt)  # common/lm_training.py's loop
-        ...                                                        # final evaluation, metrics.json
+    with open_run(STAGE, config, fit, SHAPING) as run:    # split, tokens, run folder, resume checks
+        model = ...                                       # the stage's model
+        progress, sample = train_model(STAGE, config, model, run, SHAPING, prompt)  # lm_training's loop
+        ...                                               # final evaluation, metrics.json
 
 A stage's `train.py` is that recipe with its own model, tokenizer choice, baselines and metrics; the
 loop, checkpoints, resume, sampling and run folders are here, written once. `sample_main` is the whole
