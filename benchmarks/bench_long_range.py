@@ -108,8 +108,9 @@ def train_and_score(
     set_seed(config.seed)
     forecaster = stage.make(config, data)
     result = fit(forecaster, data, config, verbose=False)
-    row: dict[str, Any] = {"epochs": config.epochs, "epochs_run": result.epochs_run,
-                           "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
+    row: dict[str, Any] = {"load_average": os.getloadavg()[0], "epochs": config.epochs,
+                           "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                           "train_seconds": result.train_seconds,
                            "seconds_per_epoch": float(np.mean(result.history["seconds"]))}
     for reported, split in SPLITS.items():
         forecasts, guards, _ = all_forecasts(forecaster, data, config, split, baselines)
@@ -400,6 +401,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def cpu_model() -> str:
+    """The processor's name ("AMD EPYC ..."), from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def compared_budgets(budgets: list[str], models: list[str]) -> list[str]:
     """The budgets a run compares: equal wall clock needs two networks."""
     return [budget for budget in budgets if budget == "epochs" or len(models) > 1]
@@ -419,8 +432,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.redraw:
         return write_reports(read_json(args.out / "results.json"), args.out)
-    conditions = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-                  f"{os.getloadavg()[0]:.1f} at start")
+    conditions = (f"{cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     print(f"machine: {conditions}", flush=True)
     plan = [(family, lag, seed) for family in args.families
             for lag in (args.marker_lags or args.lags if family == "marker" else args.lags)

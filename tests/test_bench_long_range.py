@@ -33,7 +33,7 @@ def bench(monkeypatch):
 
 def test_quick_run_writes_results_of_the_promised_shape(bench, tmp_path):
     results = bench.main(["--quick", "--families", "lag", "--models", "transformer", "transformer-long",
-                          "--out", str(tmp_path)])
+                          "--threads", "1", "--out", str(tmp_path)])
     for name in ("results.json", "results.md", "skill_vs_lag.png", "where_they_look.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     written = json.loads((tmp_path / "results.json").read_text())
