@@ -309,6 +309,7 @@ def plot_skill_vs_lag(table: dict[str, Any], models: list[str], budgets: list[st
             axis.axhline(0.0, color="black", lw=0.6)
             axis.set_xscale("log")
             axis.set_xticks(ks, [str(k) for k in ks])
+            axis.set_xticks([], minor=True)  # only the lags themselves on the log axis
             low, high = axis.get_ylim()
             axis.set_ylim(max(-1.0, low), max(1.1, high))
             axis.set(title=f"{family} family, equal {budget.replace('_', ' ')}", xlabel="lag k (days)",
