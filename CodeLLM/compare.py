@@ -178,9 +178,8 @@ COST_KEYS = ("params", "train_seconds", "seconds_per_epoch", "inference_ms_per_w
              "epochs_run", "best_epoch")
 
 
-def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One row per forecast on the shared test split: each network as trained and as guarded (with
-    its cost and the guard's verdict), then the baselines."""
+def network_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each network as trained (with its cost) and as guarded (with the guard's verdict)."""
     rows = {}
     for name in ("LSTM", "Transformer"):
         run = metrics[name]
@@ -188,6 +187,13 @@ def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         rows[f"{name} as trained"] = {**run["forecasts"]["as_trained"], **cost}
         rows[f"{name} guarded"] = {**run["forecasts"]["guarded"], "guard_kept": run["guard"]["kept"],
                                    "guard_pvalue": run["guard"]["dm_pvalue_validation"]}
+    return rows
+
+
+def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One row per forecast on the shared test split: each network as trained and as guarded (with
+    its cost and the guard's verdict), then the baselines."""
+    rows = network_rows(metrics)
     code = metrics["Transformer"]
     n_inputs = code["lookback"] * len(code["features"])
     costs = {"naive": 0, "drift": code["horizon"], "ar": None, "moving_average": 0,
@@ -201,13 +207,7 @@ def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def target_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """`table_rows` for a volatility or direction target: both networks as trained and guarded, then
     that target's baselines (common.target_baselines)."""
-    rows = {}
-    for name in ("LSTM", "Transformer"):
-        run = metrics[name]
-        cost = {key: run.get(key) for key in COST_KEYS}
-        rows[f"{name} as trained"] = {**run["forecasts"]["as_trained"], **cost}
-        rows[f"{name} guarded"] = {**run["forecasts"]["guarded"], "guard_kept": run["guard"]["kept"],
-                                   "guard_pvalue": run["guard"]["dm_pvalue_validation"]}
+    rows = network_rows(metrics)
     code = metrics["Transformer"]
     n_inputs = code["lookback"] * len(code["features"])
     costs = {"last": 0, "ewma": 1, "har": 4, "base_rate": 1, "logistic": n_inputs + 1}

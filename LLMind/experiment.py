@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import resource
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from common import runtime
 from common.runs import write_json, write_text
 from LLMind import baselines, plots, pretrained
 from LLMind.finetune import (
@@ -91,7 +91,7 @@ class Experiment:
 
     def log(self, message: str) -> None:
         """A progress line, after the seconds since the start and the peak memory so far."""
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        peak_mib = runtime.peak_rss_mb()
         print(f"[{time.perf_counter() - self.started:4.0f} s, {peak_mib:5.0f} MiB] {message}", flush=True)
 
     def settings(self, start_layer: int, learning_rate: float, head_learning_rate: float, min_steps: int = 0,

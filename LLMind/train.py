@@ -28,7 +28,6 @@ from common import runtime
 if __name__ == "__main__":
     runtime.prepare_environment()  # OpenMP reads its settings as PyTorch loads: before `import torch`
 
-import resource
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -152,25 +151,14 @@ def run(config: TrainConfig) -> dict[str, Any]:
         metrics = experiment.run()
         metrics["run"] = {
             "seconds": time.perf_counter() - started,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
-            "threads": threads, "cpu": cpu_model(),
+            "peak_rss_mib": runtime.peak_rss_mb(),
+            "threads": threads, "cpu": runtime.cpu_model(),
         }
         experiment.write(metrics)
     run_info = metrics["run"]
     print(f"done in {run_info['seconds']:.0f} s, peak memory {run_info['peak_rss_mib']:.0f} MiB; results in "
           f"{config.out}")
     return metrics
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -402,18 +401,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def cpu_model() -> str:
-    """The processor's name ("AMD EPYC ..."), from /proc/cpuinfo where there is one."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def compared_budgets(budgets: list[str], models: list[str]) -> list[str]:
     """The budgets a run compares: equal wall clock needs two networks."""
     return [budget for budget in budgets if budget == "epochs" or len(models) > 1]
@@ -433,7 +420,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.redraw:
         return write_reports(read_json(args.out / "results.json"), args.out)
-    conditions = (f"{cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    conditions = (f"{runtime.cpu_model()}, {os.cpu_count()} cores, "
+                  f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"machine: {conditions}", flush=True)
     plan = [(family, lag, seed) for family in args.families
             for lag in (args.marker_lags or args.lags if family == "marker" else args.lags)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import resource
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from common import distributed
+from common import distributed, runtime
 from common.config import config_from_dict, option, parse_config
 from common.corpus import is_prepared, open_prepared
 from common.data import load_corpus
@@ -220,14 +218,8 @@ def training_metrics(progress: Progress, model: nn.Module, run: Run) -> dict[str
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
         "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
         "interrupted": progress.interrupted, "device": str(run.device), "threads": torch.get_num_threads(),
-        "peak_rss_mb": peak_rss_mb(), "parallel": run.parallel,
+        "peak_rss_mb": runtime.peak_rss_mb(), "parallel": run.parallel,
     }
-
-
-def peak_rss_mb() -> float:
-    """The most resident memory this process has held, in MiB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def append_final_sample(run: Run, text: str, prompt: str = "ROMEO:") -> None:

@@ -168,6 +168,15 @@ def learning_rate(config: LMConfig, step: int, seconds: float) -> float:
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
+def fixed_blocks(ids: torch.Tensor, context: int) -> torch.Tensor:
+    """(length,) -> (blocks, context + 1): the text cut into independent windows of `context` inputs
+    plus the token after the last (the tail that does not fill a block is left out)."""
+    blocks = ids[: len(ids) // (context + 1) * (context + 1)].view(-1, context + 1)
+    if len(blocks) == 0:
+        raise ValueError(f"the text is shorter than {context + 1} tokens")
+    return blocks
+
+
 def summed_loss(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Total cross-entropy (nats) of logits (batch, time, vocab) against targets (batch, time)."""
     flat = logits.reshape(-1, logits.shape[-1]).float()
@@ -210,9 +219,7 @@ def evaluate_fixed_context(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    blocks = ids[: len(ids) // (context + 1) * (context + 1)].view(-1, context + 1)
-    if len(blocks) == 0:
-        raise ValueError(f"the text is shorter than {context + 1} tokens")
+    blocks = fixed_blocks(ids, context)
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
         batch = blocks[start : start + batch_size].to(device).long()
@@ -237,9 +244,7 @@ def loss_by_position(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    blocks = ids[: len(ids) // (context + 1) * (context + 1)].view(-1, context + 1)
-    if len(blocks) == 0:
-        raise ValueError(f"the text is shorter than {context + 1} tokens")
+    blocks = fixed_blocks(ids, context)
     total = torch.zeros(context, dtype=torch.float64)
     for start in range(0, len(blocks), batch_size):
         batch = blocks[start : start + batch_size].to(device).long()  # (batch, context + 1)

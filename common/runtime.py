@@ -20,6 +20,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
+import resource
+import sys
 from collections.abc import Iterator
 
 # Read once, when the framework loads: setting them later has no effect.
@@ -65,6 +68,25 @@ def physical_cores() -> int:
         return allowed
     except (OSError, AttributeError):
         return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    """The processor's name ("AMD EPYC ..."), from /proc/cpuinfo where there is one: every measured
+    number is given with it."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def peak_rss_mb() -> float:
+    """The most resident memory this process has held so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def resolve_threads(threads: int) -> int:
