@@ -56,7 +56,7 @@ BEST = ["--cell", "lstm", "--num-layers", "1", "--hidden-size", "512"]
 POSITION_MODELS = {
     "lstm": BEST,
     "transformer": ["--cell", "transformer", "--embedding-dim", "128", "--hidden-size", "512",
-                    "--num-layers", "4", "--heads", "4", "--seq-len", "256", "--batch-size", "32"],
+                    "--num-layers", "4", "--heads", "4", "--seq-len", "256", "--batch-size", "16"],
 }
 POSITION_CONTEXT = 256
 
@@ -114,9 +114,18 @@ def spans(curve: list[float]) -> dict[str, float]:
 def plot_position_loss(result: dict, path: Path) -> None:
     fig = Figure(figsize=(8, 4.5))
     axis = fig.subplots()
-    for name, entry in result["models"].items():
-        curve = entry["loss_by_position"]
-        axis.plot(range(1, len(curve) + 1), curve, label=f"{name} ({entry['params']:,} parameters; "
+    # ~430 windows per position: the raw curve is noisy, so it is drawn faintly under its means over
+    # bins that widen with the position (1, 2, 3-4, 5-8, ... 129-256).
+    edges = [1, 2, 3, 5, 9, 17, 33, 65, 129, 257]
+    for (name, entry), color in zip(result["models"].items(), ("tab:blue", "tab:orange"), strict=False):
+        curve = np.asarray(entry["loss_by_position"])
+        positions = np.arange(1, len(curve) + 1)
+        axis.plot(positions, curve, color=color, alpha=0.25, lw=0.8)
+        bins = [(low, min(high, len(curve) + 1)) for low, high in zip(edges, edges[1:], strict=False)
+                if low <= len(curve)]
+        centres = [np.sqrt(low * (high - 1)) for low, high in bins]
+        means = [curve[low - 1 : high - 1].mean() for low, high in bins]
+        axis.plot(centres, means, "o-", color=color, label=f"{name} ({entry['params']:,} parameters; "
                   f"whole-text loss {entry['val_loss']:.3f})")
     axis.set_xscale("log")
     axis.set_xlabel("position in a window read from scratch (characters of context + 1)")
