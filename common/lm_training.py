@@ -334,9 +334,8 @@ def train(
             bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{tokens_per_second:,.0f}", lr=f"{lr:.1e}",
                             refresh=False)
             last_step = distributed.any_rank(_budget_spent(config, progress))
-            if not here.is_main:
-                pass  # the other ranks go on to the next step and wait there for rank 0
-            elif progress.step % config.eval_every == 0 or last_step:
+            # Rank 0 evaluates and saves; the other ranks go on to the next step and wait there for it.
+            if here.is_main and (progress.step % config.eval_every == 0 or last_step):
                 with mixed_precision(precision, device):
                     val_loss = evaluate_carried(unwrapped, val_ids, streams=config.eval_streams)
                 progress.history.append({
