@@ -78,11 +78,12 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
             )
             continue
         choices = field.metadata.get("choices")
-        if field.name == "preset":
+        metavar = None if choices else field.name.upper()
+        if field.name == "preset":  # "" (no preset) is allowed but not shown
             choices = ["", *presets_of(config_cls)]
+            metavar = "{" + ",".join(choices[1:]) + "}"
         parser.add_argument(
-            flag, dest=field.name, type=kind, choices=choices,
-            metavar=None if choices else field.name.upper(),
+            flag, dest=field.name, type=kind, choices=choices, metavar=metavar,
             help=f"{help_text} (default: {field.default})" + (" [optional]" if optional else ""),
         )
     if "tiny" in presets_of(config_cls):
