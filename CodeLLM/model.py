@@ -282,14 +282,8 @@ class TransformerForecaster(nn.Module):
         """(batch, tokens, features) -> (batch, tokens, d_model), positions counted from the window's
         first day."""
         positions = torch.arange(first_position, first_position + days.shape[1], device=days.device)
-        if self.positions == "learned":
-            if first_position + days.shape[1] > len(self.position_table):
-                raise ValueError(f"lookback + horizon is {first_position + days.shape[1]} days but the "
-                                 f"position table has {len(self.position_table)}: build the model with a "
-                                 "larger max_lookback")
-            code = self.position_table[positions]  # (tokens, d_model)
-        else:
-            code = sinusoidal_positions(positions, self.d_model)
+        code = self._position_code(positions, "position_table",
+                                   f"lookback + horizon is {first_position + days.shape[1]} days")
         # No sqrt(d_model) scaling: it would make the day's features ~6x louder than its position.
         return self.input_dropout(self.embedding(days) + code)
 
@@ -301,16 +295,21 @@ class TransformerForecaster(nn.Module):
         padding = patches * self.patch_len - lookback
         padded = torch.cat([inputs.new_zeros(batch, padding, features), inputs], dim=1) if padding else inputs
         flat = padded.reshape(batch, patches, self.patch_len * features)  # (batch, patches, patch_len * F)
-        positions = torch.arange(patches, device=inputs.device)
-        if self.positions == "learned":
-            if patches > len(self.patch_position_table):
-                raise ValueError(f"the window has {patches} patches but the patch position table has "
-                                 f"{len(self.patch_position_table)}: build the model with a larger "
-                                 "max_lookback")
-            code = self.patch_position_table[positions]  # (patches, d_model)
-        else:
-            code = sinusoidal_positions(positions, self.d_model)
+        code = self._position_code(torch.arange(patches, device=inputs.device), "patch_position_table",
+                                   f"the window has {patches} patches")
         return self.input_dropout(self.patch_embedding(flat) + code)
+
+    def _position_code(self, positions: torch.Tensor, table_name: str, needed: str) -> torch.Tensor:
+        """(tokens,) positions -> (tokens, d_model): rows of the learned table `table_name` (refusing a
+        position beyond it; `needed` says what asked for it), or sinusoidal codes."""
+        if self.positions != "learned":
+            return sinusoidal_positions(positions, self.d_model)
+        table = getattr(self, table_name)
+        if int(positions[-1]) >= len(table):
+            what = table_name.replace("_", " ")
+            raise ValueError(f"{needed} but the {what} has {len(table)}: build the model with a larger "
+                             "max_lookback")
+        return table[positions]
 
     def tokens_to_days(self, weights: torch.Tensor, lookback: int) -> torch.Tensor:
         """(..., tokens) weights on encoder tokens -> (..., lookback) on days: a patch's weight is shared
