@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # The main job, offline on the embedded data: the indicator chart, Stage 3 (LSTM), Stage 4
 # (Transformer) and their comparison. Stages 1-2 take a few minutes each: see README.md.
 demo: install
-	$(PY) -m common.show_data
+	$(PY) -m common.forecast.show_data
 	$(PY) MemoryLLM/train.py
 	$(PY) CodeLLM/train.py
 	$(PY) CodeLLM/compare.py

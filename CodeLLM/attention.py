@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from CodeLLM.model import Attention, TransformerForecaster
-from common.timeseries import ForecastData
+from common.forecast.windows import ForecastData
 
 METHODS = ("cross", "rollout")
 
@@ -99,7 +99,7 @@ def plot_attention(
     `split`, and the average attention each lag day receives over the whole split."""
     from matplotlib.figure import Figure
 
-    from common.plotting import save_figure
+    from common.figures import save_figure
 
     inputs = data.splits[split].inputs
     lookback = inputs.shape[1]

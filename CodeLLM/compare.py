@@ -43,14 +43,16 @@ import pandas as pd
 import torch
 
 from CodeLLM import comparison_report as report
+from CodeLLM.stages import forecast_stage, stage_runner, weights_file
 from CodeLLM.train import CodeConfig
 from common.config import option, parse_config, preset_config, run_cli
-from common.forecast_setup import ForecastDataConfig
-from common.forecasting import load_run, time_inference, walk_forward
+from common.forecast.harness import load_run, time_inference
+from common.forecast.inputs import ForecastDataConfig
+from common.forecast.plots import plot_lag_profiles
+from common.forecast.walk_forward import walk_forward
+from common.forecast.windows import TARGETS
 from common.paths import output_dir
-from common.plotting import plot_lag_profiles
 from common.runs import prepare_run_dir, read_json, write_json, write_text
-from common.timeseries import TARGETS
 
 # The settings that decide which windows and test targets a run saw: they must agree to compare.
 DATA_KEYS = ("ticker", "csv", "start", "end", "source", "lookback", "horizon", "train_fraction",
@@ -108,15 +110,14 @@ def target_folder(out: str, target: str) -> str:
 def stage_configs(config: CompareConfig, target: str = "price") -> tuple[Any, CodeConfig]:
     """(MemoryConfig, CodeConfig): each stage's own model defaults with the comparison's data
     settings, seed, threads, preset and run folder, forecasting `target`."""
-    from MemoryLLM.train import MemoryConfig
-
+    memory_cls, code_cls = stage_runner("lstm")[0], stage_runner("transformer")[0]
     data_settings = {field.name: getattr(config, field.name)
                      for field in dataclasses.fields(ForecastDataConfig) if field.name != "preset"}
     if target != "price":
         data_settings["target"] = target
-    memory = preset_config(MemoryConfig, config.preset, **data_settings,
+    memory = preset_config(memory_cls, config.preset, **data_settings,
                            out=target_folder(config.memory_out, target))
-    code = preset_config(CodeConfig, config.preset, **data_settings,
+    code = preset_config(code_cls, config.preset, **data_settings,
                          out=target_folder(config.code_out, target))
     if not config.preset:
         code.threads = config.threads  # a preset's threads (tiny: 1) win, as they did before
@@ -144,14 +145,10 @@ def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...], target: 
 def ensure_runs(config: CompareConfig, target: str = "price") -> dict[str, dict[str, Any]]:
     """metrics.json of both stages for `target`, training a stage first (its `run(config)`) when it is
     missing or was made differently."""
-    from CodeLLM import train as code_train
-    from MemoryLLM import train as memory_train
-
     memory_config, code_config = stage_configs(config, target)
-    stages = {
-        "LSTM": (memory_config, memory_train.run, (memory_train.WEIGHTS_FILE, "scalers.json")),
-        "Transformer": (code_config, code_train.run, ("model.pt", "scalers.json")),
-    }
+    stages = {label: (stage_config, stage_runner(model)[1], (weights_file(model), "scalers.json"))
+              for label, model, stage_config in (("LSTM", "lstm", memory_config),
+                                                 ("Transformer", "transformer", code_config))}
     metrics = {}
     for name, (stage_config, run_stage, needed) in stages.items():
         run = Path(stage_config.out)
@@ -206,7 +203,7 @@ def table_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def target_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """`table_rows` for a volatility or direction target: both networks as trained and guarded, then
-    that target's baselines (common.target_baselines)."""
+    that target's baselines (common.forecast.target_baselines)."""
     rows = network_rows(metrics)
     code = metrics["Transformer"]
     n_inputs = code["lookback"] * len(code["features"])
@@ -220,7 +217,7 @@ def target_rows(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 def compare_target(config: CompareConfig, target: str, out: Path) -> dict[str, Any]:
     """Train what is missing for a volatility or direction target, check both stages forecast the same
     windows, and return its part of comparison.json (plus volatility.png or reliability.png)."""
-    from common.plotting import plot_reliability, plot_volatility_forecasts
+    from common.forecast.plots import plot_reliability, plot_volatility_forecasts
 
     metrics = ensure_runs(config, target)
     memory_config, code_config = stage_configs(config, target)
@@ -243,11 +240,8 @@ def compare_target(config: CompareConfig, target: str, out: Path) -> dict[str, A
 
 def load_models(config: CompareConfig) -> dict[str, tuple[Any, Any]]:
     """{"LSTM": (forecaster, data), "Transformer": (forecaster, data)} reloaded from the run folders."""
-    from CodeLLM.train import STAGE as CODE_STAGE
-    from MemoryLLM.train import STAGE as MEMORY_STAGE
-
-    lstm, memory_data, *_ = load_run(MEMORY_STAGE, config.memory_out)
-    transformer, code_data, *_ = load_run(CODE_STAGE, config.code_out)
+    lstm, memory_data, *_ = load_run(forecast_stage("lstm"), config.memory_out)
+    transformer, code_data, *_ = load_run(forecast_stage("transformer"), config.code_out)
     return {"LSTM": (lstm, memory_data), "Transformer": (transformer, code_data)}
 
 
@@ -343,14 +337,11 @@ def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
                                             batch_size=config.speed_batch_size)
         plot_speed(result["speed"], out / "speed_vs_lookback.png")
     if config.folds > 0:
-        from CodeLLM.train import STAGE as CODE_STAGE
-        from MemoryLLM.train import STAGE as MEMORY_STAGE
-
         memory_config, code_config = stage_configs(config)
         print(f"\n== walk-forward: {config.folds} folds, both models refitted at their full budget "
               "on each ==")
-        result["walk_forward"] = walk_forward([(MEMORY_STAGE, memory_config), (CODE_STAGE, code_config)],
-                                              folds=config.folds)
+        stages = [(forecast_stage("lstm"), memory_config), (forecast_stage("transformer"), code_config)]
+        result["walk_forward"] = walk_forward(stages, folds=config.folds)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["threads"] = {"torch": torch.get_num_threads(), "tensorflow_intra_op": config.threads}
     write_json(out / "comparison.json", result)

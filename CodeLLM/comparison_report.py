@@ -104,7 +104,8 @@ def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, guards: dict
                      series: str) -> None:
     """predictions.png (prices: both networks as trained, and naive) and cumulative_error.png (each
     network's cumulative gain in squared error over naive: above zero = ahead of naive so far)."""
-    from common.plotting import COLORS, plot_cumulative_gain, plot_forecasts
+    from common.figures import COLORS
+    from common.forecast.plots import plot_cumulative_gain, plot_forecasts
 
     dates = pd.to_datetime(lstm["date"]).to_numpy()
     actual = lstm["actual"].to_numpy()

@@ -6,7 +6,7 @@
 
 The model, its feature list and its training-split scalers come from `--out`; nothing of the
 network is fitted on the new series. Results go to `--out`/evaluate/<series>/ (see
-common/forecast_evaluate.py), so the training run's own results are never overwritten.
+common/forecast/evaluate.py), so the training run's own results are never overwritten.
 """
 
 # ruff: noqa: E402
@@ -22,7 +22,7 @@ from typing import Any
 
 from CodeLLM.train import STAGE
 from common.config import parse_config, run_cli
-from common.forecast_evaluate import EvaluateConfig, evaluate
+from common.forecast.evaluate import EvaluateConfig, evaluate
 from common.paths import output_dir
 
 

@@ -195,7 +195,7 @@ class TransformerForecaster(nn.Module):
       model is close to the naive forecast (exactly it with head_init_std = 0, which however leaves
       every other weight without a gradient at the first step);
     - whether the trained network beats naive is then judged outside the model, by the forecasting
-      harness's guard (common/forecasting.py), and the network is always reported as trained too.
+      harness's guard (common/forecast/harness.py), and the network is always reported as trained too.
     """
 
     def __init__(

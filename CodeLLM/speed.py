@@ -150,7 +150,7 @@ def plot_speed(results: dict[str, Any], path: str | Path) -> Path:
     """speed_vs_lookback.png: seconds per training epoch and ms per predicted window, log-log."""
     from matplotlib.figure import Figure
 
-    from common.plotting import COLORS, save_figure
+    from common.figures import COLORS, save_figure
 
     lookbacks = np.asarray(results["lookbacks"])
     fig = Figure(figsize=(12, 4.5))

@@ -9,7 +9,7 @@ indicators, on exactly the windows and test targets MemoryLLM's LSTM sees.
     python CodeLLM/train.py --target direction         # P(next close > today's): logit, cross-entropy
     python CodeLLM/evaluate.py --csv other.csv         # reuse the trained model on another series
 
-Everything but the network is the shared forecasting harness (`common/forecasting.py`), the same
+Everything but the network is the shared forecasting harness (`common/forecast/harness.py`), the same
 one MemoryLLM uses: the epoch budget and schedule, the best epoch on the validation split's first
 half, the guard (a Diebold-Mariano test against naive on its second half), the baselines and the
 report. `--out` (default outputs/CodeLLM) receives config.json, metrics.json (as-trained and guarded
@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from CodeLLM.training import TorchTransformerForecaster
-from common import distributed, forecasting
+from CodeLLM.forecaster import TorchTransformerForecaster
+from common import distributed
 from common.config import option, parse_config, run_cli
-from common.forecasting import ForecastConfig, Forecaster, Stage
+from common.forecast import harness
+from common.forecast.harness import ForecastConfig, Forecaster, Stage
+from common.forecast.windows import ForecastData
 from common.paths import output_dir
-from common.timeseries import ForecastData
 from common.torch_utils import pick_device
 
 
@@ -113,7 +114,7 @@ def run(config: CodeConfig, verbose: bool = True) -> dict[str, Any]:
     config.validate()
     device = pick_device(distributed.device_for(config.device, distributed.world()))
     with runtime.torch_settings(config.threads), distributed.process_group(device):
-        return forecasting.run(STAGE, config, verbose)
+        return harness.run(STAGE, config, verbose)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

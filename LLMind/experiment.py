@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from common import runtime
 from common.runs import write_json, write_text
 from LLMind import baselines, plots, pretrained
+from LLMind.config import TrainConfig
 from LLMind.finetune import (
     TrainResult,
     TrainSettings,
@@ -32,9 +33,6 @@ from LLMind.finetune import (
 from LLMind.look_inside import attention_map, tokenizer_table
 from LLMind.prepare_data import LabelledText
 from LLMind.scoring import bootstrap_indices, confusion, macro_f1, paired_difference, score
-
-if TYPE_CHECKING:
-    from LLMind.train import TrainConfig
 
 MODELS = ("majority", "tfidf_logreg", "frozen_logreg", "fine_tuned", "from_scratch")
 SPLITS = ("train", "validation", "test")

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from common.bpe import BPETokenizer
-from common.tokenizers import WordTokenizer
+from common.lm.bpe import BPETokenizer
+from common.lm.tokenizers import WordTokenizer
 from LLMind.model import SentenceClassifier
 
 BPE_VOCAB = 2000  # Stage 2's default vocabulary size for its BPE tokenizer

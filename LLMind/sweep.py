@@ -39,9 +39,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("train_options", nargs="*", help="train.py options, after --")
     args = parser.parse_args(argv)
     from LLMind import pretrained
+    from LLMind.config import TrainConfig
     from LLMind.experiment import Experiment
     from LLMind.finetune import train_classifier
-    from LLMind.train import TrainConfig, load_task
+    from LLMind.train import load_task
 
     config = parse_config(TrainConfig, args.train_options)
     config.validate()

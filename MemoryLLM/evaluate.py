@@ -5,7 +5,7 @@ without retraining and without refitting the network on the new series.
     python MemoryLLM/evaluate.py --out outputs/MemoryLLM --csv other.csv
     python MemoryLLM/evaluate.py --out outputs/MemoryLLM --ticker MSFT --source yfinance
 
-Results go to OUT/evaluate/<series>/ (see common/forecast_evaluate.py), never over the training
+Results go to OUT/evaluate/<series>/ (see common/forecast/evaluate.py), never over the training
 run's own files: metrics.json with the as-trained and guarded LSTM beside the baselines, and plots.
 """
 
@@ -19,7 +19,7 @@ if __name__ == "__main__":
     runtime.prepare_environment()  # read by TensorFlow / OpenMP as they load: before importing them
 
 from common.config import parse_config, run_cli
-from common.forecast_evaluate import EvaluateConfig, evaluate
+from common.forecast.evaluate import EvaluateConfig, evaluate
 from common.paths import output_dir
 from MemoryLLM.train import STAGE
 

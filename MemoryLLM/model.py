@@ -27,7 +27,7 @@ on series with a planted lag-k signal, k = 1 ... 50, lookback 60):
 
 The output layer starts with small random weights (std 0.01) and its bias at the "no change" value,
 so the untrained model is close to the naive forecast (tomorrow = today). Whether the trained model
-beats naive is not the model's business: the forecasting harness (common/forecasting.py) reports it
+beats naive is not the model's business: the forecasting harness (common/forecast/harness.py) reports it
 as trained and, separately, guarded by a significance test against naive.
 """
 

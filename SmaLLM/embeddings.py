@@ -39,7 +39,7 @@ def plot_embeddings(
         raise ValueError(f"an embedding map needs at least {MIN_PLOT_TOKENS} tokens, got {len(ids)}")
     from matplotlib.figure import Figure  # late import: matplotlib is slow to load
 
-    from common.plotting import save_figure
+    from common.figures import save_figure
 
     points = pca_2d(embeddings[ids])
     fig = Figure(figsize=(11, 9))

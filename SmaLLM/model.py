@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.lm_training import RecurrentLM, State
+from common.lm.loop import RecurrentLM, State
 
 CELLS = ("lstm", "gru")
 

@@ -14,27 +14,27 @@ from pathlib import Path
 
 import torch
 
-from common import language_model
 from common.config import option, run_cli
+from common.lm import harness
+from common.lm.tokenizer_protocol import Tokenizer
 from common.paths import output_dir
-from common.tokenizer_base import Tokenizer
 from SmaLLM.model import WordRNN
 from SmaLLM.train import STAGE, TrainConfig, build_model
 
 
 @dataclass
-class SampleConfig(language_model.SampleConfig):
+class SampleConfig(harness.SampleConfig):
     out: str = option(str(output_dir("SmaLLM")), "the run folder written by train.py")
     length: int = option(100, "how many tokens to generate after the prompt")
 
 
 def load_run(out: str | Path, device: torch.device) -> tuple[WordRNN, Tokenizer]:
     """The best model of a SmaLLM run and its tokenizer."""
-    return language_model.load_run(out, device, STAGE, TrainConfig, build_model)
+    return harness.load_run(out, device, STAGE, TrainConfig, build_model)
 
 
 def main(argv: list[str] | None = None) -> str:
-    return language_model.sample_main(SampleConfig, argv, __doc__, load_run)
+    return harness.sample_main(SampleConfig, argv, __doc__, load_run)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
     python SmaLLM/train.py --preset tiny                # a few seconds: checks that everything runs
     python SmaLLM/sample.py --prompt "ROMEO:"
 
-Same loop as TinyLLM (common/language_model.py: TBPTT with a carried state, AdamW, cosine schedule,
+Same loop as TinyLLM (common/lm/harness.py: TBPTT with a carried state, AdamW, cosine schedule,
 time budget, Ctrl-C, --resume). The run folder receives config.json, metrics.json (validation
 perplexity and bits per character beside a unigram and an interpolated Kneser-Ney trigram on the same
 tokens), history.json, loss.png, samples.txt, neighbours.txt, embeddings.png, checkpoint.pt, resume.pt
@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from common.config import option, parse_config, run_cli
-from common.language_model import (
+from common.lm.evaluation import evaluate_carried
+from common.lm.harness import (
     Run,
     append_final_sample,
     baseline_ids,
@@ -38,14 +39,14 @@ from common.language_model import (
     train_model,
     training_metrics,
 )
-from common.lm_training import LMConfig, evaluate_carried, finite, mixed_precision, require, resolve_precision
+from common.lm.loop import LMConfig, finite, mixed_precision, require, resolve_precision
+from common.lm.ngram import KneserNeyModel, UnigramModel
+from common.lm.plots import plot_losses
+from common.lm.tokenizer_protocol import Tokenizer
+from common.lm.tokenizers import BPETokenizer, WordTokenizer
 from common.metrics import bits_per_char, perplexity
-from common.ngram import KneserNeyModel, UnigramModel
 from common.paths import output_dir
-from common.plotting import plot_losses
 from common.runs import write_json, write_text
-from common.tokenizer_base import Tokenizer
-from common.tokenizers import BPETokenizer, WordTokenizer
 from SmaLLM.embeddings import MIN_PLOT_TOKENS, nearest_neighbours, plot_embeddings
 from SmaLLM.model import CELLS, WordRNN
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.lm_training import RecurrentLM, State
+from common.lm.loop import RecurrentLM, State
 from common.torch_utils import sinusoidal_positions
 
 CELLS = ("rnn", "gru", "lstm", "transformer")

@@ -15,7 +15,7 @@ Every option and the text are checked before --out is touched. A run writes into
 beside --out (`.TinyLLM.partial`) and only a finished run replaces --out, so a failed or killed run
 leaves the previous one intact; `--resume` continues the staging folder of a killed run, or a copy of
 the finished run in --out, and refuses when there is neither or a model/data option differs.
-The loop, checkpoints, resume and sampling are common/language_model.py's; this file is the recipe.
+The loop, checkpoints, resume and sampling are common/lm/harness.py's; this file is the recipe.
 """
 # ruff: noqa: E402
 
@@ -34,29 +34,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from common.config import option, parse_config, run_cli
-from common.language_model import (
-    Run,
-    append_final_sample,
-    baseline_ids,
-    open_run,
-    train_model,
-    training_metrics,
-)
-from common.lm_training import (
-    LMConfig,
-    evaluate_carried,
-    evaluate_fixed_context,
-    finite,
-    mixed_precision,
-    require,
-    resolve_precision,
-)
+from common.lm.evaluation import evaluate_carried, evaluate_fixed_context
+from common.lm.harness import Run, append_final_sample, baseline_ids, open_run, train_model, training_metrics
+from common.lm.loop import LMConfig, finite, mixed_precision, require, resolve_precision
+from common.lm.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
+from common.lm.plots import plot_losses
+from common.lm.tokenizers import CharTokenizer
 from common.metrics import bits_per_char
-from common.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
 from common.paths import output_dir
-from common.plotting import plot_losses
 from common.runs import write_json
-from common.tokenizers import CharTokenizer
 from TinyLLM.model import CELLS, CharRNN, CharTransformer
 
 STAGE = "TinyLLM"  # stored in every checkpoint, so another stage's checkpoint is recognised as such

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     timings: dict[str, float] = {}
     if args.demo:
         demo = out / "demo"
-        timings["show_data"] = run(["-m", "common.show_data", "--out", str(demo / "data")])
+        timings["show_data"] = run(["-m", "common.forecast.show_data", "--out", str(demo / "data")])
         timings["MemoryLLM"] = run(["MemoryLLM/train.py", "--out", str(demo / "MemoryLLM")])
         timings["CodeLLM"] = run(["CodeLLM/train.py", "--out", str(demo / "CodeLLM")])
     if not args.skip_compare:

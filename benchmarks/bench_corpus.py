@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import corpus
+from common.lm import corpus
 from common.paths import DATA_DIR, REPO_ROOT, output_dir
 from common.runs import write_json
 

@@ -1,7 +1,7 @@
 """Do the networks learn structure that is really there? Both stages, with their default recipes,
 on synthetic series whose daily log return depends on the return k days back:
 
-    r_t = phi * r_{t-k} + e_t,    e_t ~ N(0, noise²)      (common/synthetic.py)
+    r_t = phi * r_{t-k} + e_t,    e_t ~ N(0, noise²)      (common/forecast/synthetic.py)
 
 so the best possible forecast (the oracle, phi * r_{t+1-k}) and its RMSE are known. For each lag
 and seed: the LSTM (MemoryLLM) and the Transformer (CodeLLM) as trained and as guarded, the AR(p ≤ 10)
@@ -31,23 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from CodeLLM.stages import stage_runner
+from common.forecast.synthetic import lag_return_series, oracle_forecast, oracle_log_returns, skill_captured
+from common.forecast.windows import ForecastData, prepare_forecast_data
 from common.paths import output_dir
 from common.runs import write_json, write_text
-from common.synthetic import lag_return_series, oracle_forecast, oracle_log_returns, skill_captured
-from common.timeseries import ForecastData, prepare_forecast_data
 
 FORECASTS = ("as_trained", "guarded", "ar", "linear")
-
-
-def stage_runner(model: str) -> tuple[Any, Any]:
-    """(config class, run function) of a stage; imported on demand (TensorFlow is slow to load)."""
-    if model == "lstm":
-        from MemoryLLM.train import MemoryConfig, run
-
-        return MemoryConfig, run
-    from CodeLLM.train import CodeConfig, run
-
-    return CodeConfig, run
 
 
 def rmse_vs_naive(data: ForecastData, split: str, forecast: np.ndarray) -> float:
@@ -76,7 +66,7 @@ def run_one(model: str, csv: Path, out: Path, seed: int, lookback: int) -> dict[
 def plot_where_they_look(out: Path, models: list[str], lag: int, seed: int) -> None:
     """lag{k}_where_they_look.png: each as-trained network's saliency / attention per day of the
     window, with the planted lag marked (from the runs' lag_profiles.json)."""
-    from common.plotting import plot_lag_profiles
+    from common.forecast.plots import plot_lag_profiles
     from common.runs import read_json
 
     profiles = {}

@@ -1,6 +1,6 @@
 """Long-range memory on series: can the LSTM (Stage 3) and the Transformer (Stage 4) use what
 happened k trading days ago, for k up to a trading year? Two families of synthetic series
-(common/synthetic.py), each with a known best forecast:
+(common/forecast/synthetic.py), each with a known best forecast:
 
     lag:     r_t = phi · r_{t-k} + e_t                               (phi 0.5, noise 1 % a day)
     marker:  r_t = 3 · noise · [day t-k was a marker day] + e_t      (5 % of days; volume x8 that day)
@@ -41,17 +41,18 @@ from typing import Any
 import numpy as np
 from bench_lag import mean_std, rmse_vs_naive  # the sibling benchmark's pieces
 
-from common.baselines import ar_predict, fit_ar_order, fit_baselines
-from common.paths import output_dir
-from common.runs import read_json, write_json, write_text
-from common.synthetic import (
+from CodeLLM.stages import forecast_stage
+from common.forecast.baselines import ar_predict, fit_ar_order, fit_baselines
+from common.forecast.synthetic import (
     lag_return_series,
     marker_return_series,
     oracle_forecast,
     oracle_log_returns,
     skill_captured,
 )
-from common.timeseries import ForecastData, prepare_forecast_data
+from common.forecast.windows import ForecastData, prepare_forecast_data
+from common.paths import output_dir
+from common.runs import read_json, write_json, write_text
 
 LAGS = (1, 5, 20, 60, 120, 250)
 FAMILIES = ("lag", "marker")
@@ -72,12 +73,8 @@ QUICK_MODELS = {"lstm": {"units": 8}, "transformer": {"d_model": 8, "heads": 2, 
 
 
 def stage_of(name: str) -> Any:
-    """The harness's Stage of a network; imported on demand (TensorFlow is slow to load)."""
-    if MODELS[name][0] == "lstm":
-        from MemoryLLM.train import STAGE
-    else:
-        from CodeLLM.train import STAGE
-    return STAGE
+    """The harness's Stage of a network."""
+    return forecast_stage(MODELS[name][0])
 
 
 def make_series(family: str, lag: int, seed: int, days: int, noise: float) -> tuple[Any, np.ndarray]:
@@ -100,7 +97,7 @@ def train_and_score(
     name: str, config: Any, data: ForecastData, baselines: Any, profiles: bool
 ) -> dict[str, Any]:
     """Train one network with the harness's `fit` and score it as trained and guarded."""
-    from common.forecasting import all_forecasts, fit
+    from common.forecast.harness import all_forecasts, fit
     from common.seed import set_seed
 
     stage = stage_of(name)
@@ -127,7 +124,7 @@ def score_baselines(
     data: ForecastData, prices: Any, oracle: np.ndarray, lag: int, config: Any
 ) -> dict[str, Any]:
     """Oracle, AR(k), AR(p ≤ 10) and ridge, RMSE / naive per split, with the guard's verdict on each."""
-    from common.forecasting import guard_decision
+    from common.forecast.harness import guard_decision
 
     baselines = fit_baselines(data, config.ma_window)
     ar_k = fit_ar_order(data, lag)

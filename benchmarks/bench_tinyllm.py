@@ -41,10 +41,10 @@ import torch
 from matplotlib.figure import Figure
 
 from common.config import config_from_dict
-from common.language_model import split_text
-from common.lm_training import loss_by_position
+from common.figures import save_figure
+from common.lm.evaluation import loss_by_position
+from common.lm.harness import split_text
 from common.paths import output_dir
-from common.plotting import save_figure
 from common.runs import read_json, write_json
 from TinyLLM import sample, train
 

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/lag_recipes.py --net transformer --lags 1 5 20 50 --seeds 0 1 2 --phis 0.3 0.5
     .venv/bin/python benchmarks/lag_recipes.py --net transformer --set lr=1e-3 --set positions=sinusoidal
 
-The series come from `common.synthetic.lag_return_series`: r_t = phi * r_{t-k} + noise, so the best
+The series come from `common.forecast.synthetic.lag_return_series`: r_t = phi * r_{t-k} + noise, so the best
 possible forecast (the oracle, phi * r_{t+1-k}) is known and every run is scored by
 
     skill = (1 - RMSE / naive RMSE) / (1 - oracle RMSE / naive RMSE)     on test-split prices,
@@ -37,8 +37,8 @@ from common import runtime
 if __name__ == "__main__":  # read by OpenMP / TensorFlow as they load: before the loops import torch or keras
     runtime.prepare_environment()
 
-from common.synthetic import lag_return_series, oracle_log_returns
-from common.timeseries import ForecastData, prepare_forecast_data
+from common.forecast.synthetic import lag_return_series, oracle_log_returns
+from common.forecast.windows import ForecastData, prepare_forecast_data
 
 LOOKBACK = 60
 TRANSFORMER_THREADS = 2  # the PyTorch threads of every Transformer run in lag_recipes.md
@@ -112,7 +112,7 @@ def learning_rate_at(step: int, total_steps: int, recipe: Recipe) -> float:
 
 def validation_halves(data: ForecastData) -> tuple[slice, slice]:
     """The validation windows' earlier half ("select": the best epoch) and later half ("guard"), in time
-    order, the earlier half getting the odd one, as `common.timeseries` cuts them."""
+    order, the earlier half getting the odd one, as `common.forecast.windows` cuts them."""
     n = len(data.splits["validation"].anchors)
     return slice(0, n - n // 2), slice(n - n // 2, n)
 

@@ -13,7 +13,7 @@ runtime.prepare_environment()
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from common.data import load_prices  # noqa: E402
+from common.forecast.prices import load_prices  # noqa: E402
 
 
 @pytest.fixture(scope="session")

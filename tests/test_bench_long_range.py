@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.baselines import fit_ar_order
-from common.synthetic import (
+from common.forecast.baselines import fit_ar_order
+from common.forecast.synthetic import (
     MARKER_JUMP_IN_NOISE,
     lag_return_series,
     marker_return_series,
     oracle_log_returns,
     skill_captured,
 )
-from common.timeseries import prepare_forecast_data
+from common.forecast.windows import prepare_forecast_data
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.bpe import BPETokenizer, pre_split
-from common.tokenizers import BPETokenizer as ReExported
+from common.lm.bpe import BPETokenizer, pre_split
+from common.lm.tokenizers import BPETokenizer as ReExported
 
 CORPUS = "the cat sat on the mat. The cat's hat is on the mat!\n  Then   the cat ran.\n" * 20
 TOKENIZER = BPETokenizer.fit(CORPUS, vocab_size=300)

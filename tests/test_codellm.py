@@ -14,13 +14,13 @@ import torch
 from CodeLLM import evaluate as evaluate_script
 from CodeLLM import train as train_script
 from CodeLLM.attention import attention_per_lag, gradient_saliency
+from CodeLLM.forecaster import CHECKPOINT, TorchTransformerForecaster, build_model, predict_scaled
 from CodeLLM.model import MultiHeadAttention, TransformerForecaster, sinusoidal_positions
 from CodeLLM.train import CodeConfig
-from CodeLLM.training import CHECKPOINT, TorchTransformerForecaster, build_model, predict_scaled
-from common import forecasting
-from common.baselines import naive_forecast
 from common.config import preset_config
-from common.forecast_setup import load_forecast_data
+from common.forecast import harness
+from common.forecast.baselines import naive_forecast
+from common.forecast.inputs import load_forecast_data
 from common.seed import set_seed
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -168,7 +168,7 @@ def dry_forecaster(
 
 def test_checkpoint_reload_gives_identical_predictions_and_refuses_foreign_files(tmp_path):
     forecaster, config, data = dry_forecaster()
-    forecasting.fit(forecaster, data, config, verbose=False)
+    harness.fit(forecaster, data, config, verbose=False)
     forecaster.save(tmp_path / CHECKPOINT)
     rebuilt, *_ = dry_forecaster()
     rebuilt.load(tmp_path / CHECKPOINT)
@@ -200,7 +200,7 @@ def test_same_seed_same_results():
     runs = []
     for _ in range(2):
         forecaster, config, data = dry_forecaster()
-        result = forecasting.fit(forecaster, data, config, verbose=False)
+        result = harness.fit(forecaster, data, config, verbose=False)
         runs.append((result.history["loss"], result.history["val_loss"],
                      forecaster.predict(data.splits["test"].inputs)))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]

@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from common import show_data
 from common.config import build_parser, config_from_dict, option, parse_config, preset_config
-from common.forecast_report import write_forecast_run
+from common.forecast import show_data
+from common.forecast.report import write_forecast_run
+from common.forecast.windows import prepare_forecast_data
 from common.runs import atomic_path, read_json, write_json
 from common.seed import set_seed
-from common.timeseries import prepare_forecast_data
 
 
 @dataclass

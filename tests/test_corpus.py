@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from common import corpus
-from common.tokenizers import CharTokenizer
+from common.lm import corpus
+from common.lm.tokenizers import CharTokenizer
 from TinyLLM import train as tiny_train
 
 TEXT = "".join(f"Line {i}: some text to learn from, said the king.\r\nAnd the queen agreed {i % 7} times.\n"

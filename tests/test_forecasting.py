@@ -1,4 +1,4 @@
-"""common.forecasting: the harness's rules, checked with a tiny numpy forecaster (no framework), on
+"""common.forecast.harness: the harness's rules, checked with a tiny numpy forecaster (no framework), on
 synthetic series whose answer is known: the best epoch is chosen on the "select" half, the guard
 keeps a model with real skill and drops one without, every forecast of the metrics.json contract is
 written, and the whole test block is scored."""
@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import forecasting
-from common.forecasting import ForecastConfig, Stage, learning_rate_at
-from common.synthetic import lag_return_series
-from common.timeseries import prepare_forecast_data
+from common.forecast import harness
+from common.forecast.harness import ForecastConfig, Stage, learning_rate_at
+from common.forecast.synthetic import lag_return_series
+from common.forecast.walk_forward import walk_forward
+from common.forecast.windows import prepare_forecast_data
 
 
 class LinearForecaster:
@@ -96,7 +97,7 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 
 def test_a_real_signal_is_learned_kept_and_scored_on_the_whole_test_block(tmp_path):
     csv = write_series(tmp_path / "lag1.csv", lag=1, phi=0.5, seed=0)
-    metrics = forecasting.run(STAGE, config_for(tmp_path, csv), verbose=False)
+    metrics = harness.run(STAGE, config_for(tmp_path, csv), verbose=False)
     forecasts = metrics["forecasts"]
     for name in ("as_trained", "guarded", "naive", "drift", "ar", "moving_average", "linear"):
         for key in ("rmse", "mae", "mape", "r2", "rmse_vs_naive", "r2_oos_returns", "directional_accuracy",
@@ -116,15 +117,15 @@ def test_a_real_signal_is_learned_kept_and_scored_on_the_whole_test_block(tmp_pa
                  "weights.json", "predictions.png", "cumulative_error.png", "returns_scatter.png", "loss.png",
                  "interpretability.png"):
         assert (tmp_path / "run" / name).exists(), name
-    reloaded, data, _, _ = forecasting.load_run(STAGE, tmp_path / "run")
-    np.testing.assert_allclose(forecasting.network_prices(reloaded, data, "test")[:, 0],
+    reloaded, data, _, _ = harness.load_run(STAGE, tmp_path / "run")
+    np.testing.assert_allclose(harness.network_prices(reloaded, data, "test")[:, 0],
                                np.loadtxt(tmp_path / "run" / "predictions.csv", delimiter=",", skiprows=1,
                                           usecols=4), rtol=1e-12)
 
 
 def test_a_random_walk_ends_guarded_at_naive(tmp_path):
     csv = write_series(tmp_path / "walk.csv", lag=1, phi=0.0, seed=1)
-    metrics = forecasting.run(STAGE, config_for(tmp_path, csv), verbose=False)
+    metrics = harness.run(STAGE, config_for(tmp_path, csv), verbose=False)
     assert not metrics["guard"]["kept"]
     assert metrics["forecasts"]["guarded"]["rmse"] == metrics["forecasts"]["naive"]["rmse"]
     assert metrics["forecasts"]["as_trained"]["rmse"] != metrics["forecasts"]["naive"]["rmse"]  # still shown
@@ -135,10 +136,10 @@ def test_the_best_epoch_is_chosen_on_the_select_half_only(tmp_path):
     config = config_for(tmp_path, csv, epochs=8)
     data = prepare_forecast_data(lag_return_series(n_days=1200, lag=1, phi=0.5, seed=2), lookback=10)
     forecaster = LinearForecaster(config, data)
-    result = forecasting.fit(forecaster, data, config, verbose=False)
+    result = harness.fit(forecaster, data, config, verbose=False)
     losses = result.history["val_loss"]
     assert result.best_epoch == int(np.argmin(losses)) + 1
-    assert forecasting.scaled_loss(forecaster, data.splits["select"]) == pytest.approx(min(losses))
+    assert harness.scaled_loss(forecaster, data.splits["select"]) == pytest.approx(min(losses))
     halves = len(data.splits["select"].anchors) + len(data.splits["guard"].anchors)
     assert halves == len(data.splits["validation"].anchors)
     assert data.splits["select"].anchors[-1] < data.splits["guard"].anchors[0]
@@ -146,7 +147,7 @@ def test_the_best_epoch_is_chosen_on_the_select_half_only(tmp_path):
 
 def test_walk_forward_refits_every_fold_and_pools_a_dm_test(tmp_path):
     csv = write_series(tmp_path / "lag1.csv", lag=1, phi=0.5, seed=3)
-    result = forecasting.walk_forward([(STAGE, config_for(tmp_path, csv, epochs=20))], folds=3, verbose=False)
+    result = walk_forward([(STAGE, config_for(tmp_path, csv, epochs=20))], folds=3, verbose=False)
     assert [row["fold"] for row in result["folds"]] == [1, 2, 3]
     starts = [row["test"][0] for row in result["folds"]]
     assert starts == sorted(starts) and result["folds"][0]["test"][1] < starts[1]
@@ -165,14 +166,14 @@ class FailingForecaster(LinearForecaster):
 def test_a_failed_run_leaves_the_previous_run_exactly_as_it_was(tmp_path):
     csv = write_series(tmp_path / "lag1.csv", lag=1, phi=0.5, seed=4)
     config = config_for(tmp_path, csv, epochs=5)
-    forecasting.run(STAGE, config, verbose=False)
+    harness.run(STAGE, config, verbose=False)
     out = tmp_path / "run"
     before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
     failing = Stage(name="TestStage", model="linear", label="linear-net", config_cls=LinearConfig,
                     make=FailingForecaster)
     with pytest.raises(RuntimeError, match="fell over"):
-        forecasting.run(failing, config, verbose=False)
+        harness.run(failing, config, verbose=False)
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
     with pytest.raises(ValueError, match="--learning-rate"):
-        forecasting.run(STAGE, config_for(tmp_path, csv, learning_rate=0.0), verbose=False)
+        harness.run(STAGE, config_for(tmp_path, csv, learning_rate=0.0), verbose=False)
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before

@@ -1,4 +1,4 @@
-"""common.indicators against TA-Lib (the independent reference) and for causality."""
+"""common.forecast.indicators against TA-Lib (the independent reference) and for causality."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.indicators import add_indicators, bollinger, ema, macd, rsi, sma
+from common.forecast.indicators import add_indicators, bollinger, ema, macd, rsi, sma
 
 talib = pytest.importorskip("talib")
 

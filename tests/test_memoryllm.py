@@ -19,15 +19,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-from common import forecasting
 from common.config import preset_config
-from common.data import load_prices
+from common.forecast import harness
+from common.forecast.prices import load_prices
+from common.forecast.windows import make_features, prepare_forecast_data
 from common.paths import DATA_DIR, REPO_ROOT
 from common.seed import set_seed
-from common.timeseries import make_features, prepare_forecast_data
 
 train = pytest.importorskip("MemoryLLM.train")  # imports Keras / TensorFlow
-from MemoryLLM import evaluate, interpret  # noqa: E402
+from MemoryLLM import evaluate, forecaster  # noqa: E402
 
 # Keras' own numpy conversion trips a NumPy 2 deprecation notice; it is not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -162,7 +162,7 @@ def test_test_prices_cannot_influence_training(goog):
     for prepared in (data, other):
         set_seed(config.seed)
         forecaster = train.KerasLSTMForecaster(config, prepared)
-        result = forecasting.fit(forecaster, prepared, config, verbose=False)
+        result = harness.fit(forecaster, prepared, config, verbose=False)
         results.append(result.history["val_loss"] + result.history["loss"] + [result.best_epoch])
         predictions.append(forecaster.predict(prepared.splits["guard"].inputs))
     assert results[0] == results[1]
@@ -198,11 +198,11 @@ def test_lag_saliency_is_a_distribution_over_lags(goog):
 
     model = build_model(20, data.n_features, 1, data.scaled_zero_return(), units=8, head_init_std=0.0)
     inputs = data.splits["test"].inputs[:50]
-    untrained = interpret.lag_saliency(model, inputs)
+    untrained = forecaster.lag_saliency(model, inputs)
     np.testing.assert_allclose(untrained, np.full(20, 1 / 20))  # an exactly naive model uses no lag
     rng = np.random.default_rng(1)
     model.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(w.dtype) for w in model.get_weights()])
-    saliency = interpret.lag_saliency(model, inputs)
+    saliency = forecaster.lag_saliency(model, inputs)
     assert saliency.shape == (20,) and np.all(saliency >= 0)
     assert saliency.sum() == pytest.approx(1.0)
     assert not np.allclose(saliency, 1 / 20)

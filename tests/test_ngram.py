@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from common.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
+from common.lm.ngram import BigramModel, KneserNeyModel, UnigramModel, choose_kneser_ney_order
 
 # "a b a b c a b" with a=0, b=1, c=2.
 TOY = [0, 1, 0, 1, 2, 0, 1]

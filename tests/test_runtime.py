@@ -91,7 +91,7 @@ def test_importing_any_module_changes_no_process_wide_setting():
                             capture_output=True, text=True, timeout=300, env=clean_env, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "common.forecasting" in report["imported"] and "TinyLLM.train" in report["imported"]
+    assert "common.forecast.harness" in report["imported"] and "TinyLLM.train" in report["imported"]
     assert len(report["imported"]) >= 40, report
     assert report["changed"] == {}, json.dumps(report["changed"], indent=1)[:3000]
 

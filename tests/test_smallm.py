@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.tokenizers import WordTokenizer
+from common.lm.tokenizers import WordTokenizer
 from common.torch_utils import save_checkpoint
 from SmaLLM import sample as sample_script
 from SmaLLM import train as train_script

@@ -1,4 +1,4 @@
-"""common.stats: the Diebold-Mariano and Pesaran-Timmermann tests against hand computations and
+"""common.forecast.stats: the Diebold-Mariano and Pesaran-Timmermann tests against hand computations and
 against what they must say on data whose answer is known."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from common.stats import diebold_mariano, long_run_variance, newey_west_lags, pesaran_timmermann
+from common.forecast.stats import diebold_mariano, long_run_variance, newey_west_lags, pesaran_timmermann
 
 
 def test_long_run_variance_is_the_sample_variance_without_lags_and_adds_autocovariance():

@@ -14,9 +14,9 @@ from sklearn.metrics import brier_score_loss
 from sklearn.metrics import log_loss as sklearn_log_loss
 
 from common import metrics
-from common.target_baselines import EWMA_DECAY, ewma_variance, fit_har, fit_target_baselines
-from common.target_report import target_metrics
-from common.timeseries import prepare_forecast_data
+from common.forecast.target_baselines import EWMA_DECAY, ewma_variance, fit_har, fit_target_baselines
+from common.forecast.target_report import target_metrics
+from common.forecast.windows import prepare_forecast_data
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Keras' numpy conversion notices
               pytest.mark.usefixtures("one_thread")]  # tests/conftest.py

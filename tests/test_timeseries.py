@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from common import metrics
-from common.baselines import baseline_forecasts, moving_average_forecast, naive_forecast
-from common.forecast_report import score
-from common.timeseries import (
+from common.forecast.baselines import baseline_forecasts, moving_average_forecast, naive_forecast
+from common.forecast.report import score
+from common.forecast.windows import (
     WARMUP_ROWS,
     Standardizer,
     chronological_borders,
@@ -166,8 +166,8 @@ def test_baselines_cover_the_same_targets(prepared):
 
 
 def test_drift_is_the_training_mean_return_and_ar_recovers_a_planted_lag():
-    from common.baselines import drift_forecast, fit_baselines
-    from common.synthetic import lag_return_series
+    from common.forecast.baselines import drift_forecast, fit_baselines
+    from common.forecast.synthetic import lag_return_series
 
     prices = lag_return_series(n_days=1500, lag=3, phi=0.5, seed=0)
     data = prepare_forecast_data(prices, lookback=20)

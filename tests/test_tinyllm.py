@@ -5,17 +5,12 @@ import json
 import pytest
 import torch
 
-from common import language_model, runtime
-from common.lm_training import (
-    LMConfig,
-    Progress,
-    evaluate_carried,
-    evaluate_fixed_context,
-    loss_by_position,
-    train,
-)
+from common import runtime
+from common.lm import harness as lm_harness
+from common.lm.evaluation import evaluate_carried, evaluate_fixed_context, loss_by_position
+from common.lm.loop import LMConfig, Progress, train
+from common.lm.tokenizers import CharTokenizer
 from common.seed import set_seed
-from common.tokenizers import CharTokenizer
 from common.torch_utils import save_checkpoint
 from TinyLLM import sample as sample_script
 from TinyLLM import train as train_script
@@ -201,7 +196,7 @@ def test_a_run_that_fails_during_training_leaves_the_previous_run_usable(tmp_pat
     def broken_train(*args, **kwargs):
         raise RuntimeError("the run died mid-training")
 
-    monkeypatch.setattr(language_model, "train", broken_train)
+    monkeypatch.setattr(lm_harness, "train", broken_train)
     with pytest.raises(RuntimeError, match="mid-training"):
         train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--hidden-size", "24"])
     assert snapshot(tmp_path / "run") == before

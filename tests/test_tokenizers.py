@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.data import load_corpus
-from common.tokenizers import CharTokenizer, WordTokenizer
+from common.lm.corpus import load_corpus
+from common.lm.tokenizers import CharTokenizer, WordTokenizer
 
 ALPHABET = "abcdefgh XYZ,.!?'\n\u00e9\u4e2d\U0001f600"
 

@@ -1,7 +1,7 @@
 """Corpora larger than memory: tokenise a text file once into a memory-mapped array of token ids.
 
-    python -m common.corpus --data big.txt --out data/cache/big --tokenizer char   # TinyLLM's tokens
-    python -m common.corpus --data big.txt --out data/cache/big_bpe --tokenizer bpe
+    python -m common.lm.corpus --data big.txt --out data/cache/big --tokenizer char   # TinyLLM's tokens
+    python -m common.lm.corpus --data big.txt --out data/cache/big_bpe --tokenizer bpe
     python TinyLLM/train.py --data data/cache/big                                  # trains from it
 
 The folder receives `tokens.bin` (the ids of the whole text, uint16 when the vocabulary has at most
@@ -17,6 +17,7 @@ sees training text only.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,10 @@ import numpy as np
 from tqdm import tqdm
 
 from common.config import option, parse_config, run_cli
+from common.lm.tokenizer_protocol import Tokenizer
+from common.lm.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
+from common.paths import DATA_DIR
 from common.runs import atomic_path, read_json, write_json
-from common.tokenizer_base import Tokenizer
-from common.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 
 META_FILE, TOKENS_FILE, TOKENIZER_FILE = "corpus.json", "tokens.bin", "tokenizer.json"
 
@@ -163,3 +165,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     run_cli(main)
+
+
+def load_corpus(name: str | Path = "shakespeare") -> str:
+    """The text of an embedded corpus (`"shakespeare"` -> data/shakespeare.txt) or of a UTF-8 file."""
+    embedded = DATA_DIR / f"{name}.txt"
+    is_embedded = isinstance(name, str) and re.fullmatch(r"\w+", name) and embedded.exists()
+    path = embedded if is_embedded else Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"corpus {name!s} not found: give 'shakespeare' or the path of a UTF-8 text file"
+        )
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"{path} looks binary (it contains NUL bytes): give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error}); convert it, e.g. `iconv -t UTF-8`") from error
+    if not text.strip():
+        raise ValueError(f"{path} is empty: a corpus needs some text to learn from")
+    return text.replace("\r\n", "\n")

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.forecast.windows import ForecastData
 from common.metrics import rmse
-from common.timeseries import ForecastData
 
 RIDGE_ALPHAS = tuple(10.0 ** power for power in range(-2, 9))  # 1e-2 .. 1e8
 MAX_AR_ORDER = 10
@@ -70,13 +70,8 @@ class FittedBaselines:
             "drift": drift_forecast(self.data, split),
             "ar": ar_predict(self.data, split, self.ar_order, self.ar_coefficients),
             "moving_average": moving_average_forecast(self.data, split, self.ma_window),
-            "linear": self.data.to_prices(split, self.ridge.predict(_flat(self.data, split))),
+            "linear": self.data.to_prices(split, self.ridge.predict(self.data.flat_inputs(split))),
         }
-
-
-def _flat(data: ForecastData, split: str) -> np.ndarray:
-    inputs = data.splits[split].inputs
-    return inputs.reshape(len(inputs), -1)  # (windows, lookback * features)
 
 
 def _lagged_returns(data: ForecastData, split: str, order: int) -> np.ndarray:
@@ -137,10 +132,10 @@ def fit_ridge(data: ForecastData) -> tuple[object, dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LinAlgWarning)
         for alpha in RIDGE_ALPHAS:
-            model = Ridge(alpha=alpha).fit(_flat(data, "train"), train.targets)
-            scores[alpha] = rmse(actual, data.to_prices(SELECT, model.predict(_flat(data, SELECT))))
+            model = Ridge(alpha=alpha).fit(data.flat_inputs("train"), train.targets)
+            scores[alpha] = rmse(actual, data.to_prices(SELECT, model.predict(data.flat_inputs(SELECT))))
         best_alpha = min(scores, key=scores.get)
-        model = Ridge(alpha=best_alpha).fit(_flat(data, "train"), train.targets)
+        model = Ridge(alpha=best_alpha).fit(data.flat_inputs("train"), train.targets)
     edge = "top" if best_alpha == RIDGE_ALPHAS[-1] else "bottom" if best_alpha == RIDGE_ALPHAS[0] else None
     return model, {"alpha": best_alpha, "alpha_on_grid_edge": edge is not None, "edge": edge,
                    "grid": [RIDGE_ALPHAS[0], RIDGE_ALPHAS[-1]]}

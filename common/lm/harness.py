@@ -26,9 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed, runtime
 from common.config import config_from_dict, option, parse_config
-from common.corpus import is_prepared, open_prepared
-from common.data import load_corpus
-from common.lm_training import (
+from common.lm.corpus import is_prepared, load_corpus, open_prepared
+from common.lm.loop import (
     RESUME_FILE,
     LMConfig,
     Progress,
@@ -38,10 +37,10 @@ from common.lm_training import (
     restore_run,
     train,
 )
+from common.lm.tokenizer_protocol import Tokenizer
+from common.lm.tokenizers import load_tokenizer
 from common.runs import run_transaction, write_json
 from common.seed import set_seed
-from common.tokenizer_base import Tokenizer
-from common.tokenizers import load_tokenizer
 from common.torch_utils import count_parameters, load_checkpoint, pick_device
 
 MIN_TRAIN_CHARS, MIN_VAL_CHARS = 1000, 100
@@ -104,7 +103,7 @@ def tokens_for(
     """(tokenizer, training ids (length,), validation ids (length,), validation characters).
 
     From the (training, validation) `texts`, encoded with `tokenizer` (fitted on the training text when
-    None); or, when `texts` is None, from the prepared corpus `config.data` (common/corpus.py), whose
+    None); or, when `texts` is None, from the prepared corpus `config.data` (common/lm/corpus.py), whose
     ids stay memory-mapped. Refuses texts too short for the run.
     """
     if texts is None:
@@ -134,7 +133,7 @@ def open_run(
     open the run folder `config.out` as a transaction.
 
     The last `val_fraction` of the text validates (the vocabulary comes from the training text only);
-    a prepared corpus (a folder written by common/corpus.py) brings its own split and tokenizer. A fresh
+    a prepared corpus (a folder written by common/lm/corpus.py) brings its own split and tokenizer. A fresh
     run fits its tokenizer and checks the sizes before --out is touched; a resumed run
     (`config.resume`) first checks the options in `shaping` against the run it continues, then uses
     that run's own tokenizer. The tokenizer is saved in the run folder. Under torchrun only rank 0

@@ -1,7 +1,7 @@
 """Draw the embedded price series with its indicators: the first thing `make demo` shows.
 
-    python -m common.show_data                    # GOOG, offline -> outputs/data/GOOG_indicators.png
-    python -m common.show_data --csv my.csv --out outputs/data
+    python -m common.forecast.show_data                    # GOOG, offline -> outputs/data/GOOG_indicators.png
+    python -m common.forecast.show_data --csv my.csv --out outputs/data
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import option, parse_config, run_cli
-from common.data import SOURCES, load_prices
-from common.indicators import add_indicators
+from common.forecast.indicators import add_indicators
+from common.forecast.plots import plot_indicator_chart
+from common.forecast.prices import SOURCES, load_prices
 from common.paths import output_dir
-from common.plotting import plot_indicator_chart
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Scoring, guarding and writing the run of a volatility or direction forecast (common.timeseries
+"""Scoring, guarding and writing the run of a volatility or direction forecast (common.forecast.windows
 .TARGETS), in the same shape as a price run: metrics.json's `forecasts` holds the network as trained
-and as guarded beside the baselines (common.target_baselines), each with its metrics.
+and as guarded beside the baselines (common.forecast.target_baselines), each with its metrics.
 
 Volatility, forecasts σ̂ of the realised volatility σ of the next week (annualised):
 - rmse of σ̂ - σ; qlike = mean(log σ̂² + σ² / σ̂²) (Patton, 2011): the loss that ranks variance
@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from common import metrics
-from common.forecast_report import series_label
+from common.forecast.report import series_label
+from common.forecast.stats import diebold_mariano
+from common.forecast.windows import ForecastData
 from common.runs import _to_jsonable, atomic_path, write_json
-from common.stats import diebold_mariano
-from common.timeseries import ForecastData
 
 REFERENCE = {"volatility": "har", "direction": "base_rate"}  # what the guard and the DM tests compare with
 TABLE_COLUMNS = {  # target -> (key, header) of the console / Markdown table
@@ -128,7 +128,7 @@ def write_target_run(
 ) -> dict[str, Any]:
     """Score every (windows,) test forecast of a volatility or direction target and write metrics.json,
     predictions.csv and the plots (volatility.png or reliability.png, loss.png); returns the metrics."""
-    from common import plotting
+    from common.forecast import plots
 
     actual = data.actual_targets("test")
     reference = forecasts[REFERENCE[data.target]]
@@ -150,12 +150,12 @@ def write_target_run(
              **{name: values for name, values in forecasts.items() if name not in ("as_trained", "guarded")}}
     dates = pd.to_datetime(frame["date"]).to_numpy()
     if data.target == "volatility":
-        plotting.plot_volatility_forecasts(dates, actual, shown, out / "volatility.png",
+        plots.plot_volatility_forecasts(dates, actual, shown, out / "volatility.png",
                                            title=f"{title}: next-week realised volatility, test split")
     else:
-        plotting.plot_reliability(actual, shown, out / "reliability.png",
+        plots.plot_reliability(actual, shown, out / "reliability.png",
                                   title=f"{title}: reliability of P(up), test split")
     if history:
-        plotting.plot_history(history, out / "loss.png", title=f"{title}: training history")
+        plots.plot_history(history, out / "loss.png", title=f"{title}: training history")
     write_json(out / "metrics.json", result)
     return _to_jsonable(result)

@@ -95,7 +95,8 @@ def add_indicators(prices: pd.DataFrame) -> pd.DataFrame:
     Added: sma_20, ema_20, rsi_14, macd, macd_signal, macd_hist, bb_middle, bb_upper, bb_lower.
     """
     if "Close" not in prices.columns:
-        raise ValueError("add_indicators needs a Close column; load prices with common.data.load_prices")
+        raise ValueError("add_indicators needs a Close column; load prices with "
+                         "common.forecast.prices.load_prices")
     out = prices.copy()
     close = out["Close"]
     out["sma_20"] = sma(close, 20)

@@ -1,8 +1,7 @@
-"""Loading prices and text, offline by default.
+"""Loading prices, offline by default.
 
 `load_prices` reads the embedded GOOG file in data/, a user's CSV, or (only when asked, or when the
 embedded file cannot cover the request) yfinance, whose downloads are cached under data/cache/.
-`load_corpus` reads the embedded Shakespeare corpus or any UTF-8 text file.
 
 Cleaning rules, the same for every source: column names are matched case-insensitively; rows with a
 missing price are dropped (with a warning that says how many); duplicate dates keep the last row;
@@ -230,24 +229,3 @@ def load_prices(
     tried.append(f"cache {cached} (none)")
     raise ValueError(f"no prices for {ticker}. Tried: " + "; ".join(tried)
                      + ". Use --csv PATH to give a file.")
-
-
-def load_corpus(name: str | Path = "shakespeare") -> str:
-    """The text of an embedded corpus (`"shakespeare"` -> data/shakespeare.txt) or of a UTF-8 file."""
-    embedded = DATA_DIR / f"{name}.txt"
-    is_embedded = isinstance(name, str) and re.fullmatch(r"\w+", name) and embedded.exists()
-    path = embedded if is_embedded else Path(name)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"corpus {name!s} not found: give 'shakespeare' or the path of a UTF-8 text file"
-        )
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        raise ValueError(f"{path} looks binary (it contains NUL bytes): give a UTF-8 text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text ({error}); convert it, e.g. `iconv -t UTF-8`") from error
-    if not text.strip():
-        raise ValueError(f"{path} is empty: a corpus needs some text to learn from")
-    return text.replace("\r\n", "\n")

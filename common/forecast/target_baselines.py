@@ -1,5 +1,5 @@
 """The forecasts a network must beat on the two targets that daily prices can be expected to tell
-something about (common.timeseries.TARGETS), computed on exactly the windows the networks see.
+something about (common.forecast.windows.TARGETS), computed on exactly the windows the networks see.
 
 Volatility: the realised volatility of the next 5 days, sqrt(252 / 5 · Σ_{j=1..5} r[t+j]²) with r the
 daily log returns (annualised). Volatility clusters, so yesterday's is a strong forecast of tomorrow's:
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.forecast.windows import HAR_MONTH_DAYS, TRADING_DAYS, ForecastData
 from common.metrics import log_loss
-from common.timeseries import HAR_MONTH_DAYS, TRADING_DAYS, ForecastData
 
 EWMA_DECAY = 0.94  # RiskMetrics' λ for daily returns
 HAR_DAYS = {"daily": 1, "weekly": 5, "monthly": HAR_MONTH_DAYS}  # Corsi's three horizons
@@ -94,11 +94,6 @@ def har_volatility(data: ForecastData, split: str, coefficients: np.ndarray) -> 
     return np.sqrt(np.maximum(variance, data.volatility_floor() ** 2))
 
 
-def _flat(data: ForecastData, split: str) -> np.ndarray:
-    inputs = data.splits[split].inputs
-    return inputs.reshape(len(inputs), -1)  # (windows, lookback * features)
-
-
 def fit_logistic(data: ForecastData) -> tuple[object, dict]:
     """A logistic regression of up / down on the flattened windows, its C (inverse L2 penalty) chosen
     from LOGISTIC_CS by log-loss on the "select" half."""
@@ -119,8 +114,8 @@ def fit_logistic(data: ForecastData) -> tuple[object, dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # weak penalties on 660 inputs: close enough
         for c in LOGISTIC_CS:
-            model.set_params(C=c).fit(_flat(data, "train"), labels)
-            scores[c] = log_loss(actual, model.predict_proba(_flat(data, SELECT))[:, 1])
+            model.set_params(C=c).fit(data.flat_inputs("train"), labels)
+            scores[c] = log_loss(actual, model.predict_proba(data.flat_inputs(SELECT))[:, 1])
             if best is None or scores[c] < scores[best[0]]:
                 best = (c, copy.deepcopy(model))
     c, model = best
@@ -160,7 +155,7 @@ class TargetBaselines:
                     "har": har_volatility(data, split, self.har)}
         windows = len(data.splits[split].anchors)
         return {"base_rate": np.full(windows, self.base_rate),
-                "logistic": self.logistic.predict_proba(_flat(data, split))[:, 1]}
+                "logistic": self.logistic.predict_proba(data.flat_inputs(split))[:, 1]}
 
 
 def fit_target_baselines(data: ForecastData) -> TargetBaselines:

@@ -1,4 +1,4 @@
-"""CodeLLM's side of the forecasting harness (`common/forecasting.py`): how to build, train one
+"""CodeLLM's side of the forecasting harness (`common/forecast/harness.py`): how to build, train one
 epoch, predict, copy and save the PyTorch Transformer. The loop around it — the epoch budget, the
 schedule, the best epoch, the guard, the scoring — is the harness's, shared with MemoryLLM's LSTM.
 
@@ -18,8 +18,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from CodeLLM.model import TransformerForecaster, count_parameters
 from common import distributed
+from common.forecast.windows import ForecastData, Windows
 from common.runs import atomic_path
-from common.timeseries import ForecastData, Windows
 from common.torch_utils import mixed_precision, pick_device, resolve_precision
 
 CHECKPOINT = "model.pt"  # the as-trained network's state_dict: what evaluate.py and compare.py load

@@ -1,6 +1,6 @@
 """What every tokenizer of the project is: the `Tokenizer` protocol, and the two checks they share.
 
-A language-model loop (common/language_model.py) needs nothing of a tokenizer but these six members,
+A language-model loop (common/lm/harness.py) needs nothing of a tokenizer but these six members,
 so a stage picks characters, words or BPE pieces without the loop knowing which:
 
     ids = tokenizer.encode("ROMEO: what light")      # text -> list of ids in [0, vocab_size)

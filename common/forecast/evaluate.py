@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from common.config import option
-from common.data import SOURCES
-from common.forecasting import Stage, load_run, print_summary, report_run
+from common.forecast.harness import Stage, load_run, print_summary, report_run
+from common.forecast.prices import SOURCES
 from common.runs import prepare_run_dir, write_json
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from common.timeseries import ForecastData
+    from common.forecast.windows import ForecastData
 
 START_PRICE = 100.0
 # Intraday range: High/Low sit this fraction (half-normal scale) beyond max/min(Open, Close).
@@ -65,8 +65,9 @@ def lag_return_series(
 ) -> pd.DataFrame:
     """Daily OHLCV prices whose log close-to-close return is r_t = phi * r_{t-lag} + e_t, e_t ~ N(0, noise²).
 
-    Returns a frame like `common.data.load_prices`: a DatetimeIndex named "Date" of `n_days` business
-    days from `start`, columns Open, High, Low, Close, Volume, all positive and finite. The burn-in is
+    Returns a frame like `common.forecast.prices.load_prices`: a DatetimeIndex named "Date" of
+    `n_days` business days from `start`, columns Open, High, Low, Close, Volume, all positive and
+    finite. The burn-in is
     discarded, so the returns are stationary from the first row. Open is the previous close, High and
     Low bracket Open and Close with a small random range, Volume is lognormal. Deterministic in `seed`.
     """

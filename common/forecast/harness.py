@@ -17,11 +17,11 @@ The recipe, and why:
    The same rule judges the AR and ridge baselines. Both forecasts are always reported.
 4. The test split is read once, at the end.
 
-`--target` picks what is forecast (common.timeseries.TARGETS): price (the above), volatility (the
+`--target` picks what is forecast (common.forecast.windows.TARGETS): price (the above), volatility (the
 realised volatility of the next week: MSE on its scaled value; the guard and the fallback are HAR-RV)
 or direction (the probability of an up day: the network outputs a logit trained with binary
 cross-entropy; the guard and the fallback are the training base rate). Their baselines, metrics and
-plots are in common.target_baselines and common.target_report; the recipe above is the same.
+plots are in common.forecast.target_baselines and common.forecast.target_report; the recipe above is the same.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,15 +39,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from common import distributed
-from common.baselines import FittedBaselines, fit_baselines, naive_forecast
 from common.config import config_from_dict, option
-from common.forecast_report import comparison_table, squared_errors, write_forecast_run
-from common.forecast_setup import ForecastDataConfig, load_forecast_data
+from common.forecast.baselines import FittedBaselines, fit_baselines, naive_forecast
+from common.forecast.inputs import ForecastDataConfig, load_forecast_data
+from common.forecast.report import comparison_table, squared_errors, write_forecast_run
+from common.forecast.stats import diebold_mariano
+from common.forecast.windows import TARGETS, ForecastData, Standardizer, Windows, check_target
 from common.paths import output_dir
 from common.runs import atomic_path, read_json, run_transaction, write_json
 from common.seed import set_seed
-from common.stats import diebold_mariano
-from common.timeseries import TARGETS, ForecastData, Standardizer, Windows, check_target
 
 SCALERS_FILE = "scalers.json"
 GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors, "
@@ -252,8 +252,8 @@ def target_forecasts(
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, Any]]:
     """`all_forecasts` for a volatility or direction target: (windows,) forecasts of the network as
     trained and as guarded (against HAR-RV or the base rate), then the target's baselines."""
-    from common.target_baselines import fit_target_baselines
-    from common.target_report import target_guard
+    from common.forecast.target_baselines import fit_target_baselines
+    from common.forecast.target_report import target_guard
 
     baselines = fit_target_baselines(data)
     fallback = baselines.fallback
@@ -294,7 +294,7 @@ def report_run(
     out: Path, fit_result: FitResult | None = None, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Forecast, guard, score and plot a trained network into `out`; returns metrics.json's content."""
-    from common.plotting import plot_lag_profiles
+    from common.forecast.plots import plot_lag_profiles
 
     forecasts, guards, baseline_info = all_forecasts(forecaster, data, config)
     guard = guards["model"]
@@ -315,7 +315,7 @@ def report_run(
         metrics = write_forecast_run(out, data, forecasts, header=header, data_info=info, guard=guard,
                                      history=history, extra=extra, model_label=stage.label)
     else:
-        from common.target_report import write_target_run
+        from common.forecast.target_report import write_target_run
 
         metrics = write_target_run(out, data, forecasts, header=header, data_info=info, guard=guard,
                                    history=history, extra=extra, model_label=stage.label)
@@ -375,7 +375,7 @@ def print_summary(stage: Stage, metrics: dict[str, Any], out: Path) -> None:
           f"alpha {guard['alpha']})")
     print(f"test {scored['first']} .. {scored['last']}, {scored['windows']} windows\n")
     if metrics.get("target", "price") != "price":
-        from common.target_report import target_table
+        from common.forecast.target_report import target_table
 
         print(target_table(metrics["target"], rows))
         print(f"\nresults in {out}")
@@ -411,84 +411,3 @@ def load_run(
         )
     forecaster.load(weights)
     return forecaster, data, info, config
-
-
-@dataclass
-class FoldResult:
-    row: dict[str, Any]
-    losses: dict[str, np.ndarray] = field(default_factory=dict)  # per test window: squared errors
-
-
-def walk_forward(
-    stages: list[tuple[Stage, ForecastConfig]], folds: int = 6, verbose: bool = True
-) -> dict[str, Any]:
-    """Expanding-window folds, each model refitted at its full budget on every fold.
-
-    Fold k trains on every row before its validation block, picks its epoch and passes its guard on
-    that block's halves, and is scored on the next block. Returns per-fold rows, mean ± std of RMSE /
-    naive per forecast, and a Diebold-Mariano test against naive pooled over all folds' test windows.
-    """
-    from common.data import load_prices
-    from common.timeseries import (
-        chronological_borders,
-        make_features,
-        prepare_forecast_data,
-        walk_forward_borders,
-    )
-
-    config = stages[0][1]
-    if config.target != "price":
-        raise ValueError(f"walk-forward scores price forecasts only, not --target {config.target}: "
-                         "drop --folds for this target")
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
-                         source=config.source)
-    n_rows = int(make_features(prices).notna().all(axis=1).sum())
-    borders = walk_forward_borders(n_rows, folds, validation_fraction=config.validation_fraction)
-    headline = chronological_borders(n_rows, config.train_fraction, config.validation_fraction)
-    results = []
-    for index, fold_borders in enumerate(borders, start=1):
-        started = time.perf_counter()
-        data = prepare_forecast_data(prices, lookback=config.lookback, horizon=config.horizon,
-                                     borders=fold_borders)
-        actual = data.actual_prices("test")
-        naive = naive_forecast(data, "test")
-        baselines = fit_baselines(data, config.ma_window)  # the stages share the fold's data settings
-        forecasts: dict[str, np.ndarray] = {}
-        kept: dict[str, bool] = {}
-        for stage, stage_config in stages:
-            set_seed(stage_config.seed)
-            forecaster = stage.make(stage_config, data)
-            fit(forecaster, data, stage_config, verbose=False)
-            model_forecasts, guards, _ = all_forecasts(forecaster, data, stage_config, baselines=baselines)
-            forecasts[f"{stage.label} as trained"] = model_forecasts["as_trained"]
-            forecasts[f"{stage.label} guarded"] = model_forecasts["guarded"]
-            kept[stage.label] = guards["model"]["kept"]
-            for name in ("drift", "ar", "linear"):
-                forecasts[name] = model_forecasts[name]
-        test_start, test_stop = fold_borders["test"]
-        overlap = [name for name in ("validation", "test")
-                   if test_start < headline[name][1] and headline[name][0] < test_stop]
-        naive_error = squared_errors(actual, naive)
-        losses = {name: squared_errors(actual, values) for name, values in forecasts.items()}
-        row = {"fold": index, "test": data.split_dates()["test"], "test_windows": int(len(actual)),
-               "overlaps_headline": overlap, "naive_rmse": float(np.sqrt(naive_error.mean())),
-               **{f"{name} / naive": float(np.sqrt(loss.mean() / naive_error.mean()))
-                  for name, loss in losses.items()},
-               "kept": kept, "seconds": round(time.perf_counter() - started, 1)}
-        results.append(FoldResult(row, {"naive": naive_error, **losses}))
-        if verbose:
-            print(f"fold {index}/{len(borders)} test {row['test'][0]} .. {row['test'][1]}: "
-                  + ", ".join(f"{name} {row[f'{name} / naive']:.4f}" for name in losses)
-                  + f" ({row['seconds']} s)")
-    names = [name for name in results[0].losses if name != "naive"]
-    summary = {}
-    for name in names:
-        ratios = np.array([result.row[f"{name} / naive"] for result in results])
-        statistic, p_value = diebold_mariano(np.concatenate([r.losses["naive"] for r in results]),
-                                             np.concatenate([r.losses[name] for r in results]),
-                                             config.horizon)
-        summary[name] = {"mean": float(ratios.mean()),
-                         "std": float(ratios.std(ddof=1)) if len(ratios) > 1 else 0.0,
-                         "folds_beating_naive": int((ratios < 1).sum()), "pooled_dm_stat": statistic,
-                         "pooled_dm_pvalue": p_value}
-    return {"folds": [result.row for result in results], "summary": summary, "forecasts": names}

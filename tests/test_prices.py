@@ -1,12 +1,13 @@
-"""common.data: the embedded files, user CSVs and every bad input the loader must explain."""
+"""common.forecast.prices: the embedded files, user CSVs and every bad input the loader must explain."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from common import data
-from common.data import load_corpus, load_prices
+from common.forecast import prices as prices_module
+from common.forecast.prices import load_prices
+from common.lm.corpus import load_corpus
 
 
 def write(tmp_path, text, name="prices.csv"):
@@ -28,7 +29,7 @@ def test_auto_uses_embedded_when_it_covers_the_request(monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("auto must not download when the embedded file covers the request")
 
-    monkeypatch.setattr(data, "_download_yfinance", no_network)
+    monkeypatch.setattr(prices_module, "_download_yfinance", no_network)
     prices = load_prices("goog", start="2010-01-01", end="2010-12-31")
     assert prices.index[0] >= pd.Timestamp("2010-01-01") and prices.index[-1] <= pd.Timestamp("2010-12-31")
     assert 240 < len(prices) < 260
@@ -97,8 +98,8 @@ def test_unknown_ticker_offline_says_what_was_tried(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(data, "_download_yfinance", offline)
-    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(prices_module, "_download_yfinance", offline)
+    monkeypatch.setattr(prices_module, "CACHE_DIR", tmp_path)
     with pytest.raises(ValueError, match="no prices for ZZZZ.*embedded.*yfinance.*cache"):
         load_prices("ZZZZ")
     with pytest.raises(ValueError, match="no embedded data for ZZZZ"):
@@ -106,25 +107,25 @@ def test_unknown_ticker_offline_says_what_was_tried(monkeypatch, tmp_path):
 
 
 def test_yfinance_falls_back_to_the_cache(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(prices_module, "CACHE_DIR", tmp_path)
     write(tmp_path, "Date,Open,High,Low,Close,Volume\n2020-01-02,1,1,1,1,1\n", name="ABC.csv")
 
     def offline(*args, **kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(data, "_download_yfinance", offline)
+    monkeypatch.setattr(prices_module, "_download_yfinance", offline)
     with pytest.warns(UserWarning, match="cached copy"):
         prices = load_prices("ABC", source="yfinance")
     assert prices["Close"].tolist() == [1.0]
 
 
 def test_yfinance_download_is_cleaned_and_cached(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(prices_module, "CACHE_DIR", tmp_path)
     frame = pd.DataFrame(
         {"Date": pd.to_datetime(["2020-01-02", "2020-01-03"]), "Open": [1, 2], "High": [1, 2], "Low": [1, 2],
          "Close": [1.0, 2.0], "Adj Close": [1.0, 2.0], "Volume": [5, 6]}
     )
-    monkeypatch.setattr(data, "_download_yfinance", lambda *args: frame)
+    monkeypatch.setattr(prices_module, "_download_yfinance", lambda *args: frame)
     prices = load_prices("ABC", source="yfinance")
     assert prices["Close"].tolist() == [1.0, 2.0]
     assert load_prices(csv=tmp_path / "ABC.csv")["Close"].tolist() == [1.0, 2.0]
@@ -171,7 +172,7 @@ def test_an_offline_yfinance_gives_one_line_not_its_log_noise(monkeypatch, tmp_p
     errors = {"ZZZZ": "ConnectionError(DNS lookup failed)\nmore"}
     fake = types.SimpleNamespace(download=noisy_download, shared=types.SimpleNamespace(_ERRORS=errors))
     monkeypatch.setitem(sys.modules, "yfinance", fake)
-    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(prices_module, "CACHE_DIR", tmp_path)
     with pytest.raises(ValueError) as error:
         load_prices("ZZZZ", source="yfinance")
     message = str(error.value)

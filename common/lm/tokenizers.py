@@ -1,10 +1,10 @@
 """Tokenizers: text -> list of integer ids -> text.
 
 `CharTokenizer` (Stage 1) maps each character to an id; `WordTokenizer` (Stage 2) splits words and
-punctuation; `BPETokenizer` (common/bpe.py, Stage 2) learns byte-pair merges. Char and word reserve
+punctuation; `BPETokenizer` (common/lm/bpe.py, Stage 2) learns byte-pair merges. Char and word reserve
 id 0 for anything unseen at fit time, so encoding never crashes; BPE has nothing unseen. Each saves to
 a small JSON file that travels with a checkpoint, and `load_tokenizer` reads back whichever it holds.
-All three follow the `Tokenizer` protocol of common/tokenizer_base.py.
+All three follow the `Tokenizer` protocol of common/lm/tokenizer_protocol.py.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from common.bpe import BPETokenizer
+from common.lm.bpe import BPETokenizer
+from common.lm.tokenizer_protocol import Tokenizer, read_tokenizer_file, require_text
 from common.runs import write_json
-from common.tokenizer_base import Tokenizer, read_tokenizer_file, require_text
 
 UNK = "<unk>"
 # What an unknown id decodes to in character text: the Unicode replacement character.

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from common import metrics
-from common.baselines import drift_forecast, naive_forecast
+from common.forecast.baselines import drift_forecast, naive_forecast
+from common.forecast.stats import diebold_mariano, pesaran_timmermann
+from common.forecast.windows import ForecastData
 from common.runs import _to_jsonable, atomic_path, write_json
-from common.stats import diebold_mariano, pesaran_timmermann
-from common.timeseries import ForecastData
 
-# The forecasts every run reports: the network twice, then the baselines (common.baselines).
+# The forecasts every run reports: the network twice, then the baselines (common.forecast.baselines).
 FORECAST_NAMES = ("as_trained", "guarded", "naive", "drift", "ar", "moving_average", "linear")
 TABLE_COLUMNS = (  # (key, header) of the console / Markdown table
     ("rmse", "RMSE"), ("rmse_vs_naive", "RMSE/naive"), ("mae", "MAE"), ("mape", "MAPE %"), ("r2", "R² price"),
@@ -151,7 +151,7 @@ def write_forecast_run(
     baselines) to (windows, horizon) test prices. `header` opens metrics.json ({"stage", "model"});
     `extra` closes it (train_seconds, epochs_run, params...). Returns the metrics dict as written.
     """
-    from common import plotting
+    from common.forecast import plots
 
     scores = {name: score(data, values) for name, values in forecasts.items()}
     main = "guarded" if "guarded" in scores else next(iter(scores))
@@ -182,8 +182,8 @@ def write_forecast_run(
 
     title = f"{result['series']} — {header.get('stage', '')} ({model_label})"
     kept = bool(guard and guard.get("kept"))
-    plotting.plot_run_forecasts(frame, model_label, kept, out, title)
+    plots.plot_run_forecasts(frame, model_label, kept, out, title)
     if history:
-        plotting.plot_history(history, out / "loss.png", title=f"{title}: training history")
+        plots.plot_history(history, out / "loss.png", title=f"{title}: training history")
     write_json(out / "metrics.json", result)
     return _to_jsonable(result)  # as written: plain numbers, NaN as None

@@ -1,8 +1,7 @@
-"""Plots written to files (`savefig`, atomically): nothing here opens a window.
+"""The forecasting family's plots: indicators, forecasts against the actual price, training history,
+cumulative gain over naive, lag profiles, volatility forecasts and reliability diagrams.
 
-Figures are built with matplotlib's object API (`Figure`, `fig.subplots`), not `pyplot`: a `Figure`
-saves to a file without a backend, so importing this module changes no process-wide setting (a notebook
-that imports it keeps its own backend), and no figure is left open in pyplot's registry.
+Built with matplotlib's object API and saved atomically by `common.figures.save_figure`.
 """
 
 from __future__ import annotations
@@ -15,18 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from common.runs import atomic_path
-
-COLORS = {"actual": "black", "naive": "tab:gray", "LSTM": "tab:blue", "Transformer": "tab:orange"}
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Save a figure atomically at 120 dpi (a `Figure` made without pyplot needs no closing: it is
-    freed with its last reference)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    return path
+from common.figures import COLORS, save_figure
 
 
 def _date_axis(axis: Axes) -> None:
@@ -95,29 +83,6 @@ def plot_forecasts(
     return save_figure(fig, path)
 
 
-def plot_residuals(
-    dates: np.ndarray, residuals: dict[str, np.ndarray], path: str | Path, title: str = ""
-) -> Path:
-    """Residuals over time (left) and their distributions (right), one colour per forecast."""
-    fig = Figure(figsize=(13, 4.5))
-    time_ax, hist_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
-    bins = np.histogram_bin_edges(np.concatenate(list(residuals.values())), bins=40)
-    for name, values in residuals.items():
-        color = COLORS.get(name)
-        time_ax.plot(dates, values, lw=0.8, color=color, label=f"{name} (mean {np.mean(values):+.2f})")
-        hist_ax.hist(values, bins=bins, alpha=0.5, color=color, label=name)
-    time_ax.axhline(0, color="black", lw=0.6)
-    time_ax.set_ylabel("actual - forecast ($)")
-    time_ax.legend(fontsize=8)
-    time_ax.grid(alpha=0.3)
-    _date_axis(time_ax)
-    hist_ax.set_xlabel("residual ($)")
-    hist_ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
 def plot_history(
     history: dict[str, list[float]], path: str | Path, title: str = "", x_label: str = "epoch"
 ) -> Path:
@@ -137,31 +102,6 @@ def plot_history(
     axis.legend()
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def plot_losses(
-    history: list[dict[str, float]], path: Path, title: str, unit: str = "nats/char",
-    baselines: dict[str, float] | None = None,
-) -> None:
-    """Train and validation loss against steps (left) and against wall-clock seconds (right),
-    with each baseline's validation loss as a dotted horizontal line."""
-    fig = Figure(figsize=(11, 4))
-    axes = fig.subplots(1, 2, sharey=True)
-    for axis, x_key, x_label in ((axes[0], "step", "step"), (axes[1], "seconds", "seconds of training")):
-        x = [row[x_key] for row in history]
-        axis.plot(x, [row["train_loss"] for row in history], "o-", ms=3,
-                  label="train (mean since last point)")
-        axis.plot(x, [row["val_loss"] for row in history], "s--", ms=3, label="validation (carried state)")
-        baseline_colors = ("gray", "tab:red", "tab:green")
-        for (name, loss), color in zip((baselines or {}).items(), baseline_colors, strict=False):
-            axis.axhline(loss, color=color, ls=":", lw=1.2, label=f"{name} (validation)")
-        axis.set_xlabel(x_label)
-        axis.grid(alpha=0.3)
-    axes[0].set_ylabel(f"cross-entropy ({unit})")
-    axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 FORECAST_STYLES = {  # name in predictions.csv -> (label suffix, colour, line style)

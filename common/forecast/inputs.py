@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.config import option
-from common.data import SOURCES, load_prices
-from common.timeseries import ForecastData, Standardizer, prepare_forecast_data
+from common.forecast.prices import SOURCES, load_prices
+from common.forecast.windows import ForecastData, Standardizer, prepare_forecast_data
 
 
 @dataclass
@@ -53,8 +53,8 @@ def load_forecast_data(
     target: str = "price",
     volatility_days: int = 5,
 ) -> tuple[ForecastData, dict[str, Any]]:
-    """Load prices as the config says and turn them into windows of `target` (common.timeseries.TARGETS);
-    returns (data, data_info)."""
+    """Load prices as the config says and turn them into windows of `target`
+    (common.forecast.windows.TARGETS); returns (data, data_info)."""
     prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
                          source=config.source)
     data = prepare_forecast_data(

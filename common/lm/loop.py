@@ -9,7 +9,8 @@ gradients flow back only `seq_len` steps (the state is detached between steps).
     streams (batch_size, length):  |--chunk 0--|--chunk 1--|--chunk 2--| ...
                                     state ----> state ----> state ---->
 
-Evaluation reads the validation text the same way, with the state carried over the whole text.
+Evaluation (common/lm/evaluation.py) reads the validation text the same way, with the state carried
+over the whole text.
 A model is any module called as `model(ids (batch, time), state) -> (logits (batch, time, vocab), state)`;
 `LMConfig` holds every option the loop reads, and a stage's config subclasses it.
 """
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from common import distributed
 from common.config import option
+from common.lm.evaluation import batchify, evaluate_carried
 from common.runs import atomic_path
 from common.torch_utils import load_checkpoint, mixed_precision, resolve_precision, save_checkpoint
 
@@ -141,15 +143,6 @@ def detach_state(state: State | None) -> State | None:
     return state.detach()
 
 
-def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
-    """(length,) -> (streams, length // streams): `streams` contiguous pieces of the text, one per row."""
-    if streams < 1:
-        raise ValueError(f"need at least one stream, got {streams}")
-    length = len(ids) // streams
-    if length < 2:
-        raise ValueError(f"a text of {len(ids)} tokens is too short for {streams} streams: use a longer text")
-    return ids[: streams * length].view(streams, length)
-
 
 def learning_rate(config: LMConfig, step: int, seconds: float) -> float:
     """Linear warm-up, then cosine decay to `min_lr_ratio` x peak over the step or time budget.
@@ -166,94 +159,6 @@ def learning_rate(config: LMConfig, step: int, seconds: float) -> float:
         progress = max(progress, seconds / (60 * config.max_minutes))
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
-
-
-def fixed_blocks(ids: torch.Tensor, context: int) -> torch.Tensor:
-    """(length,) -> (blocks, context + 1): the text cut into independent windows of `context` inputs
-    plus the token after the last (the tail that does not fill a block is left out)."""
-    blocks = ids[: len(ids) // (context + 1) * (context + 1)].view(-1, context + 1)
-    if len(blocks) == 0:
-        raise ValueError(f"the text is shorter than {context + 1} tokens")
-    return blocks
-
-
-def summed_loss(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """Total cross-entropy (nats) of logits (batch, time, vocab) against targets (batch, time)."""
-    flat = logits.reshape(-1, logits.shape[-1]).float()
-    return F.cross_entropy(flat, targets.reshape(-1), reduction="sum").item()
-
-
-@torch.no_grad()
-def evaluate_carried(model: nn.Module, ids: torch.Tensor, streams: int = 1, chunk_len: int = 512) -> float:
-    """Mean cross-entropy (nats/token) over the whole of `ids`, the state carried from start to end.
-
-    With `streams` > 1 the text is read as that many contiguous pieces in parallel (faster; each
-    piece starts from a zero state, which costs a little at `streams` places).
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    data = batchify(ids, streams).to(device)  # (streams, length)
-    state, total, count = None, 0.0, 0
-    for start in range(0, data.shape[1] - 1, chunk_len):
-        inputs = data[:, start : start + chunk_len].long()
-        targets = data[:, start + 1 : start + 1 + chunk_len].long()
-        inputs = inputs[:, : targets.shape[1]]
-        logits, state = model(inputs, state)
-        total += summed_loss(logits, targets)
-        count += targets.numel()
-    model.train(was_training)
-    return total / count
-
-
-@torch.no_grad()
-def evaluate_fixed_context(
-    model: nn.Module, ids: torch.Tensor, context: int = 64, batch_size: int = 256
-) -> float:
-    """Mean cross-entropy when the model only ever sees the last <= `context` tokens.
-
-    The text is cut into blocks of `context` + 1 tokens, each read from a zero state, and every
-    position of a block is scored (it sees 1 to `context` earlier tokens) — the way small-context
-    models such as nanoGPT with block_size 64 measure their validation loss.
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    blocks = fixed_blocks(ids, context)
-    total, count = 0.0, 0
-    for start in range(0, len(blocks), batch_size):
-        batch = blocks[start : start + batch_size].to(device).long()
-        logits, _ = model(batch[:, :-1])
-        total += summed_loss(logits, batch[:, 1:])
-        count += batch[:, 1:].numel()
-    model.train(was_training)
-    return total / count
-
-
-@torch.no_grad()
-def loss_by_position(
-    model: nn.Module, ids: torch.Tensor, context: int = 256, batch_size: int = 64
-) -> list[float]:
-    """Mean cross-entropy (nats/token) at each position 1..`context` of a window read from scratch.
-
-    The text is cut into blocks of `context` + 1 tokens, each read with no earlier text (a zero state
-    for an RNN, an empty context for a Transformer); the loss at position p is that of predicting the
-    p-th token from the p tokens before it. Where the curve still falls at p, the model uses text p
-    tokens back: the direct measurement of "long-range".
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    blocks = fixed_blocks(ids, context)
-    total = torch.zeros(context, dtype=torch.float64)
-    for start in range(0, len(blocks), batch_size):
-        batch = blocks[start : start + batch_size].to(device).long()  # (batch, context + 1)
-        logits, _ = model(batch[:, :-1])  # (batch, context, vocab)
-        # (batch, context): one loss per position of every block
-        losses = F.cross_entropy(logits.float().transpose(1, 2), batch[:, 1:], reduction="none")
-        total += losses.sum(dim=0).double().cpu()
-    model.train(was_training)
-    return (total / len(blocks)).tolist()
 
 
 @dataclass
@@ -305,7 +210,7 @@ def train(
             if chunk == 0:
                 state = None  # a new pass over the text: nothing to carry from the end of the last one
             start = chunk * config.seq_len
-            # .long(): a prepared corpus stores its ids as uint16 (common/corpus.py)
+            # .long(): a prepared corpus stores its ids as uint16 (common/lm/corpus.py)
             inputs = streams[:, start : start + config.seq_len].long()  # (batch, seq_len)
             targets = streams[:, start + 1 : start + 1 + config.seq_len].long()  # the same, one token later
             lr = learning_rate(config, progress.step, progress.seconds)

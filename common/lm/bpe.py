@@ -20,8 +20,8 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from common.lm.tokenizer_protocol import read_tokenizer_file, require_text
 from common.runs import write_json
-from common.tokenizer_base import read_tokenizer_file, require_text
 
 # GPT-2's pre-split pattern with Python's `re` classes: English contractions, an optional space plus
 # a run of letters / digits / other symbols, and whitespace (a trailing space is left for the next word).

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from common.indicators import add_indicators
+from common.forecast.indicators import add_indicators
 
 SPLITS = ("train", "validation", "test")
 TARGETS = ("price", "volatility", "direction")  # what a window forecasts (see the module docstring)
@@ -159,6 +159,11 @@ class ForecastData:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    def flat_inputs(self, split: str) -> np.ndarray:
+        """(windows, lookback * features): each window as one row, for the linear baselines."""
+        inputs = self.splits[split].inputs
+        return inputs.reshape(len(inputs), -1)
 
     def anchor_close(self, split: str) -> np.ndarray:
         """(windows,) the last known close of each window: the naive forecast for every step."""
