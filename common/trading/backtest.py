@@ -59,7 +59,8 @@ def daily_log_returns(open_: np.ndarray, close: np.ndarray, positions: np.ndarra
                          f"{len(positions)}")
     if len(close) < 2:
         raise ValueError("a backtest needs at least 2 days")
-    if not (np.isfinite(open_).all() and np.isfinite(close).all() and (open_ > 0).all() and (close > 0).all()):
+    prices = np.concatenate([open_, close])
+    if not (np.isfinite(prices).all() and (prices > 0).all()):
         raise ValueError("prices must be finite and positive: drop or fill the bad rows first")
     if not np.isfinite(positions).all() or np.abs(positions).max() > 1.0 + 1e-12:
         raise ValueError("positions must be finite weights in [-1, 1]")
