@@ -1,0 +1,1 @@
+"""AgentLLM stage: an RL trading agent (features.py: what it sees, env.py: where it acts)."""
