@@ -99,8 +99,8 @@ class TradingEnv(gymnasium.Env):
                              f"[1, {stop - start}], got {episode_length!r}")
 
         self.features = features
-        self.open_ = open_
-        self.close = close
+        self.open_prices = open_
+        self.close_prices = close  # not `self.close`: that is gymnasium.Env.close()
         self.start, self.stop = int(start), int(stop)
         self.cost_bps = float(cost_bps)
         self.cost = self.cost_bps * BPS  # a fraction per side, as step_log_return takes it
@@ -181,8 +181,8 @@ class TradingEnv(gymnasium.Env):
             raise RuntimeError("the episode is over: call env.reset() before stepping again")
         weight = self.action_to_weight(action)
         day = self._day
-        reward, cost_paid = step_log_return(self._held, weight, self.open_[day + 1], self.close[day],
-                                            self.close[day + 1], self.cost)
+        reward, cost_paid = step_log_return(self._held, weight, self.open_prices[day + 1], self.close_prices[day],
+                                            self.close_prices[day + 1], self.cost)
         self._day = day + 1
         self._held = weight
         self._log_nav += reward

@@ -74,3 +74,23 @@ def daily_log_returns(open_: np.ndarray, close: np.ndarray, positions: np.ndarra
     cost_paid = np.zeros(len(close))
     cost_paid[1:] = cost * np.abs(held[1:] - prev[1:])
     return log_ret, cost_paid
+
+
+def span_log_returns(open_: np.ndarray, close: np.ndarray, positions: np.ndarray, start: int, stop: int,
+                     cost_bps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score the decisions of days [start, stop) alone, from a flat start: what one evaluation pass of
+    the environment over that span earns.
+
+    `positions` covers the whole series (only [start, stop) is read). Returns three arrays over the
+    days the span's decisions are held, start+1 .. stop: (log NAV change, held weight, cost paid).
+    The entry fill is paid; the position is not closed after the span, so no exit cost is charged.
+    """
+    if not 0 <= start < stop <= len(close) - 1:
+        raise ValueError(f"need 0 <= start < stop <= n_days - 1 = {len(close) - 1}, got start={start}, "
+                         f"stop={stop}")
+    span_positions = np.zeros(len(close))
+    span_positions[start:stop] = np.asarray(positions, dtype=float)[start:stop]
+    log_ret, cost_paid = daily_log_returns(open_, close, span_positions, cost_bps)
+    held = held_positions(span_positions)
+    days = slice(start + 1, stop + 1)
+    return log_ret[days], held[days], cost_paid[days]

@@ -1,0 +1,88 @@
+"""Scoring positions: every policy over every split by the same accounting, and the statistics that
+say how much of a Sharpe ratio is luck. Used by train.py and by evaluate.py (which re-scores a saved
+positions.csv, so both give the same numbers by construction).
+
+    score_span(open_, close, positions, span, cost_bps)               performance over one split
+    test_statistics(open_, close, positions, benchmarks, span, ...)   bootstrap interval, PSR, break-even
+    score_policies(open_, close, policies, spans, cost_bps, ...)      all of it for a table of policies
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from common.trading.backtest import span_log_returns
+from common.trading.performance import performance
+from common.trading.significance import (
+    break_even_cost_bps,
+    bootstrap_sharpe_interval,
+    probabilistic_sharpe_ratio,
+)
+
+TRADING_DAYS = 252
+
+
+def score_span(open_: np.ndarray, close: np.ndarray, positions: np.ndarray, span: tuple[int, int],
+               cost_bps: float) -> tuple[dict[str, float], np.ndarray]:
+    """(performance dict, daily log returns) of the decisions of days span = [start, stop), from flat."""
+    start, stop = span
+    log_ret, held, cost = span_log_returns(open_, close, np.nan_to_num(positions), start, stop, cost_bps)
+    return performance(log_ret, held, cost, held_before=0.0), log_ret
+
+
+def _span_only(positions: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+    only = np.zeros(len(positions))
+    only[span[0]:span[1]] = np.nan_to_num(positions[span[0]:span[1]])
+    return only
+
+
+def _bps(value: float) -> float | str:
+    # JSON has no infinity: "inf" says the edge survives any cost (or the two policies trade alike).
+    return value if math.isfinite(value) else "inf"
+
+
+def test_statistics(open_: np.ndarray, close: np.ndarray, positions: np.ndarray,
+                    benchmarks: dict[str, np.ndarray], span: tuple[int, int], cost_bps: float,
+                    seed: int, reps: int) -> dict[str, Any]:
+    """The statistics of one policy over one split against buy-and-hold and flat.
+
+    sharpe_interval      stationary-bootstrap 95 % interval of the annualised Sharpe, and of its lead over
+                         buy-and-hold with the one-sided p-value of "no lead" (paired days)
+    psr_vs_zero          probabilistic Sharpe ratio: P(true Sharpe > 0) given skew and kurtosis
+    psr_vs_buy_and_hold  P(true Sharpe > buy-and-hold's measured Sharpe)
+    break_even_bps       the cost per side at which the lead over flat / over buy-and-hold is gone
+    """
+    _, log_ret = score_span(open_, close, positions, span, cost_bps)
+    _, hold_ret = score_span(open_, close, benchmarks["buy_and_hold"], span, cost_bps)
+    simple, hold_simple = np.expm1(log_ret), np.expm1(hold_ret)
+    hold_daily_sharpe = float(hold_simple.mean() / hold_simple.std(ddof=1))
+    interval = bootstrap_sharpe_interval(simple, benchmark=hold_simple, reps=reps, seed=seed)
+    constant = np.ptp(simple) == 0.0  # a flat policy: its Sharpe has no distribution
+    start, stop = span
+    return {
+        "sharpe_interval": interval,
+        "psr_vs_zero": math.nan if constant else probabilistic_sharpe_ratio(simple, 0.0),
+        "psr_vs_buy_and_hold": math.nan if constant else probabilistic_sharpe_ratio(simple, hold_daily_sharpe),
+        "break_even_bps": {
+            name: _bps(break_even_cost_bps(open_, close, _span_only(positions, span),
+                                           _span_only(benchmarks[name], span), start + 1, stop + 1))
+            for name in ("flat", "buy_and_hold")},
+    }
+
+
+def score_policies(open_: np.ndarray, close: np.ndarray, policies: dict[str, np.ndarray],
+                   spans: dict[str, tuple[int, int]], cost_bps: float, seed: int = 0, reps: int = 1000,
+                   statistics_on: tuple[str, ...] = ("test",)) -> dict[str, dict[str, Any]]:
+    """{policy: {split: performance (+ statistics on the `statistics_on` splits)}} for every policy."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, positions in policies.items():
+        table[name] = {}
+        for split, span in spans.items():
+            row: dict[str, Any] = score_span(open_, close, positions, span, cost_bps)[0]
+            if split in statistics_on:
+                row.update(test_statistics(open_, close, positions, policies, span, cost_bps, seed, reps))
+            table[name][split] = row
+    return table
