@@ -109,11 +109,12 @@ def prepare_market(prices: pd.DataFrame, spec: MarketSpec) -> Market:
     if "Close" not in prices.columns:
         raise ValueError("the prices have no Close column: give a CSV with Date and Close (and ideally Open)")
     close = prices["Close"].to_numpy(dtype=float)
-    if "Open" in prices.columns and prices["Open"].notna().all():
-        open_, fill = prices["Open"].to_numpy(dtype=float), "next_open"
-    else:
-        # Without opens the honest fill is the next close: the decision still waits a whole day.
-        open_, fill = close.copy(), "next_close"
+    open_ = prices["Open"].to_numpy(dtype=float) if "Open" in prices.columns else close.copy()
+    # Without opens (load_prices fills a missing Open with the close) the honest fill is the next close:
+    # the decision still waits a whole day, and the accounting with open = close says exactly that.
+    fill = "next_close" if np.array_equal(open_, close) or not np.isfinite(open_).all() else "next_open"
+    if fill == "next_close":
+        open_ = close.copy()
     frame = observation_features(prices, n_returns=spec.n_returns)
     first = max(warm_up_days(spec.n_returns), int(np.argmax(frame.notna().all(axis=1).to_numpy())))
     borders = chronological_spans(first, len(close) - 1, spec.train_fraction, spec.validation_fraction)

@@ -7,17 +7,21 @@ for compare.py and the benchmarks, so a third forecasting stage is added in one 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-MODELS = {"lstm": "MemoryLLM.train", "transformer": "CodeLLM.train"}  # model name -> its train module
+MODELS = ("lstm", "transformer")
 
 
 def _module(model: str) -> Any:
-    if model not in MODELS:
+    """The stage's train module (the one place where Stage 4 imports Stage 3, for the comparison)."""
+    if model == "lstm":
+        from MemoryLLM import train
+    elif model == "transformer":
+        from CodeLLM import train
+    else:
         raise ValueError(f"unknown forecasting model {model!r}: use one of {', '.join(MODELS)}")
-    return importlib.import_module(MODELS[model])
+    return train
 
 
 def forecast_stage(model: str) -> Any:

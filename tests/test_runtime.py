@@ -14,10 +14,10 @@ import torch
 from common import runtime
 from common.paths import REPO_ROOT
 
-STAGES = ("TinyLLM", "SmaLLM", "MemoryLLM", "CodeLLM", "LLMind")
+STAGES = ("TinyLLM", "SmaLLM", "MemoryLLM", "CodeLLM", "LLMind", "AgentLLM")
 # The one stage-to-stage import the roadmap asks for: the comparison calls Stage 3's public `run(config)`
-# (with its STAGE and MemoryConfig) and reads its run folders.
-ALLOWED_CROSSINGS = {("CodeLLM/compare.py", "MemoryLLM.train")}
+# (with its STAGE and MemoryConfig) through the map of forecasting stages, and reads its run folders.
+ALLOWED_CROSSINGS = {("CodeLLM/stages.py", "MemoryLLM.train")}
 
 # Run in a fresh interpreter: import the frameworks first (what *they* change on import is theirs),
 # snapshot every process-wide setting, import every module of the project, snapshot again.
@@ -25,7 +25,8 @@ SNAPSHOT_SCRIPT = r"""
 import importlib, importlib.util, json, logging, os, sys, warnings
 sys.path.insert(0, sys.argv[1])
 import matplotlib, numpy, torch
-frameworks = ["tensorflow", "keras", "transformers", "sklearn", "pandas", "tqdm"]
+frameworks = ["tensorflow", "keras", "transformers", "sklearn", "pandas", "tqdm", "scipy.stats", "arch.bootstrap",
+              "gymnasium", "stable_baselines3"]
 for name in frameworks:
     try:
         importlib.import_module(name)

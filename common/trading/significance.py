@@ -21,7 +21,6 @@ import math
 import warnings
 
 import numpy as np
-from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
@@ -54,6 +53,8 @@ def _sharpe_daily(returns: np.ndarray) -> float:
 
 def _block_length(*series: np.ndarray) -> float:
     """Politis & White's stationary-bootstrap block length, the longest over the series, at least 1."""
+    from arch.bootstrap import optimal_block_length  # arch (and statsmodels) load on first use
+
     lengths = [1.0]
     for values in series:
         if np.ptp(values) == 0.0:
@@ -104,6 +105,8 @@ def bootstrap_sharpe_interval(simple_returns: ArrayLike, benchmark: ArrayLike | 
         policy_sharpe = _sharpe_daily(policy_sample) * annualiser
         reference_sharpe = _sharpe_daily(reference_sample) * annualiser
         return np.array([policy_sharpe, policy_sharpe - reference_sharpe])
+
+    from arch.bootstrap import StationaryBootstrap
 
     bootstrap = StationaryBootstrap(block_length, policy, reference, seed=np.random.default_rng(seed))
     resampled = bootstrap.apply(sharpes, reps)  # (reps, 2): policy Sharpe, difference
