@@ -109,7 +109,8 @@ def train_agent(algorithm: str, seed: int, market: Market, settings: AgentSettin
     model = classes[algorithm]("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                                **HYPERPARAMETERS[algorithm])
     select_env = evaluation_env(market, "select", settings)
-    curve: dict[str, list[float]] = {"steps": [], "select_sharpe": [], "episode_steps": [], "episode_reward": []}
+    curve: dict[str, list[float]] = {key: [] for key in
+                                     ("steps", "select_sharpe", "episode_steps", "episode_reward")}
     kept: dict[str, Any] = {"sharpe": -np.inf, "step": 0, "state": None}
 
     class Checkpoints(BaseCallback):

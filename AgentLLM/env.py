@@ -181,8 +181,8 @@ class TradingEnv(gymnasium.Env):
             raise RuntimeError("the episode is over: call env.reset() before stepping again")
         weight = self.action_to_weight(action)
         day = self._day
-        reward, cost_paid = step_log_return(self._held, weight, self.open_prices[day + 1], self.close_prices[day],
-                                            self.close_prices[day + 1], self.cost)
+        reward, cost_paid = step_log_return(self._held, weight, self.open_prices[day + 1],
+                                            self.close_prices[day], self.close_prices[day + 1], self.cost)
         self._day = day + 1
         self._held = weight
         self._log_nav += reward

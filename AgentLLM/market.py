@@ -84,7 +84,8 @@ class Market:
 def chronological_spans(first: int, stop: int, train_fraction: float, validation_fraction: float
                         ) -> dict[str, tuple[int, int]]:
     """Decision days [first, stop) cut into train / validation / test, and validation into halves."""
-    if not (0 < train_fraction < 1 and 0 < validation_fraction < 1 and train_fraction + validation_fraction < 1):
+    if not (0 < train_fraction < 1 and 0 < validation_fraction < 1
+            and train_fraction + validation_fraction < 1):
         raise ValueError(f"--train-fraction ({train_fraction}) and --validation-fraction "
                          f"({validation_fraction}) must be positive and leave a test split (sum < 1)")
     count = stop - first
@@ -100,7 +101,7 @@ def chronological_spans(first: int, stop: int, train_fraction: float, validation
             f"the series is too short: {count} decision days after the {first}-day warm-up give "
             + ", ".join(f"{name} {days}" for name, days in short.items())
             + f" days (each needs at least {MIN_SPLIT_DAYS}); use a longer series (about "
-            f"{first + int(2 * MIN_SPLIT_DAYS / validation_fraction / 0.5) + 1} days or more) or larger fractions")
+            f"{first + int(2 * MIN_SPLIT_DAYS / validation_fraction) + 2} days or more)")
     return spans
 
 

@@ -129,7 +129,8 @@ class SupervisedPolicy:
         policy = cls()
         best = -np.inf
         for c in SUPERVISED_CS:
-            model = LogisticRegression(C=c, max_iter=1000, random_state=seed).fit(market.features[rows], labels)
+            model = LogisticRegression(C=c, max_iter=1000, random_state=seed)
+            model.fit(market.features[rows], labels)
             probability = policy_probability(model, market)
             for band in NO_TRADE_BANDS:
                 positions = _on_decision_days(market, band_positions(probability, band, action_mode))

@@ -17,8 +17,8 @@ import numpy as np
 from common.trading.backtest import span_log_returns
 from common.trading.performance import performance
 from common.trading.significance import (
-    break_even_cost_bps,
     bootstrap_sharpe_interval,
+    break_even_cost_bps,
     probabilistic_sharpe_ratio,
 )
 
@@ -65,7 +65,8 @@ def test_statistics(open_: np.ndarray, close: np.ndarray, positions: np.ndarray,
     return {
         "sharpe_interval": interval,
         "psr_vs_zero": math.nan if constant else probabilistic_sharpe_ratio(simple, 0.0),
-        "psr_vs_buy_and_hold": math.nan if constant else probabilistic_sharpe_ratio(simple, hold_daily_sharpe),
+        "psr_vs_buy_and_hold": (math.nan if constant
+                                else probabilistic_sharpe_ratio(simple, hold_daily_sharpe)),
         "break_even_bps": {
             name: _bps(break_even_cost_bps(open_, close, _span_only(positions, span),
                                            _span_only(benchmarks[name], span), start + 1, stop + 1))

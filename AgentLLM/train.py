@@ -70,7 +70,8 @@ class AgentConfig:
                                    "fills, else fills at the next close)")
     start: str | None = option(None, "first date to use, YYYY-MM-DD")
     end: str | None = option(None, "last date to use, YYYY-MM-DD")
-    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto", choices=SOURCES)
+    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto",
+                         choices=SOURCES)
     train_fraction: float = option(0.70, "oldest share of decision days: the agents learn here")
     validation_fraction: float = option(0.15, "next share: checkpoints and choices (first half), the guard "
                                               "(second half); the rest is test")
@@ -106,8 +107,9 @@ class AgentConfig:
     def validate(self) -> None:
         self.algorithm_list()
         for flag, value, low in (("seeds", self.seeds, 1), ("timesteps", self.timesteps, 64),
-                                 ("eval-every", self.eval_every, 1), ("episode-length", self.episode_length, 2),
-                                 ("n-envs", self.n_envs, 1), ("n-returns", self.n_returns, 1),
+                                 ("eval-every", self.eval_every, 1),
+                                 ("episode-length", self.episode_length, 2), ("n-envs", self.n_envs, 1),
+                                 ("n-returns", self.n_returns, 1),
                                  ("bootstrap-reps", self.bootstrap_reps, 10)):
             if value < low:
                 raise ValueError(f"--{flag} must be at least {low}, got {value}")
@@ -127,7 +129,8 @@ def choose_agent(agents: list[AgentResult]) -> AgentResult:
     by_algorithm: dict[str, list[AgentResult]] = {}
     for agent in agents:
         by_algorithm.setdefault(agent.algorithm, []).append(agent)
-    best_algorithm = max(by_algorithm, key=lambda name: np.median([a.select_sharpe for a in by_algorithm[name]]))
+    best_algorithm = max(by_algorithm,
+                         key=lambda name: np.median([agent.select_sharpe for agent in by_algorithm[name]]))
     return max(by_algorithm[best_algorithm], key=lambda agent: agent.select_sharpe)
 
 
@@ -158,6 +161,20 @@ def agent_summary(agents: list[AgentResult], table: dict[str, dict[str, Any]]) -
     return summary
 
 
+def source_name(config: AgentConfig) -> str:
+    return f"csv:{config.csv}" if config.csv else f"{config.source}:{config.ticker.upper()}"
+
+
+def every_trial(agents: list[AgentResult], supervised: policies.SupervisedPolicy) -> list[dict[str, Any]]:
+    """Every configuration that could have been chosen, with its select Sharpe: each checkpoint of each
+    agent and each (C, band) of the supervised policy. The deflated Sharpe counts them all."""
+    trials = [{"kind": "agent checkpoint", "name": agent.name, "select_sharpe": sharpe}
+              for agent in agents for sharpe in agent.trials]
+    trials += [{"kind": "supervised", "name": f"C={trial['C']} band={trial['band']}",
+                "select_sharpe": trial["select_sharpe"]} for trial in supervised.trials]
+    return trials
+
+
 def positions_frame(market: Market, policies_by_name: dict[str, np.ndarray]) -> pd.DataFrame:
     """positions.csv: one row per day from the first decision on: the fill and close prices, the split
     of the day's decision, and each policy's weight decided at that close (held from the next fill)."""
@@ -173,7 +190,8 @@ def positions_frame(market: Market, policies_by_name: dict[str, np.ndarray]) -> 
 def run(config: AgentConfig) -> dict[str, Any]:
     """Train every agent and baseline as `config` says and write the run folder; returns metrics.json."""
     config.validate()
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end, source=config.source)
+    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
+                         source=config.source)
     market = prepare_market(prices, MarketSpec(config.n_returns, config.train_fraction,
                                                config.validation_fraction))
     settings = config.settings()
@@ -204,19 +222,17 @@ def run(config: AgentConfig) -> dict[str, Any]:
         spans = {split: market.span(split) for split in SPLITS}
         table = score_policies(market.open_, market.close, named, spans, config.cost_bps, seed=config.seed,
                                reps=config.bootstrap_reps)
-        trials = [{"kind": "agent checkpoint", "name": agent.name, "select_sharpe": sharpe}
-                  for agent in agents for sharpe in agent.trials]
-        trials += [{"kind": "supervised", "name": f"C={t['C']} band={t['band']}", "select_sharpe":
-                    t["select_sharpe"]} for t in supervised.trials]
-        _, chosen_test = score_span(market.open_, market.close, chosen.positions, spans["test"], config.cost_bps)
-        deflated = deflated_sharpe_ratio(np.expm1(chosen_test),
-                                         np.array([t["select_sharpe"] for t in trials]) / math.sqrt(TRADING_DAYS))
+        trials = every_trial(agents, supervised)
+        _, chosen_test = score_span(market.open_, market.close, chosen.positions, spans["test"],
+                                    config.cost_bps)
+        trial_sharpes = np.array([trial["select_sharpe"] for trial in trials]) / math.sqrt(TRADING_DAYS)
+        deflated = deflated_sharpe_ratio(np.expm1(chosen_test), trial_sharpes)  # daily Sharpes
         importance = decision_importance(chosen.model, market, "test", settings, config.seed)
 
         metrics = {
             "stage": STAGE, "cost_bps": config.cost_bps, "fill": market.fill, "fill_rule": FILLS[market.fill],
             "action_mode": config.action_mode,
-            "data": {"source": f"csv:{config.csv}" if config.csv else f"{config.source}:{config.ticker.upper()}",
+            "data": {"source": source_name(config),
                      "rows": market.n_days, "first_decision": str(market.dates[market.first_day].date()),
                      "features": market.feature_names,
                      "text_channel": "unavailable: no dated text offline for these prices",
@@ -224,7 +240,8 @@ def run(config: AgentConfig) -> dict[str, Any]:
             "splits": {name: {"first_decision": str(market.dates[a].date()),
                               "last_decision": str(market.dates[b - 1].date()), "days": b - a}
                        for name, (a, b) in market.borders.items()},
-            "chosen": {"agent": chosen.name, "select_sharpe": chosen.select_sharpe, "best_step": chosen.best_step},
+            "chosen": {"agent": chosen.name, "select_sharpe": chosen.select_sharpe,
+                       "best_step": chosen.best_step},
             "guard": verdict,
             "policies": {name: table[name] for name in (*BASELINES, "as_trained", "guarded")},
             "agents": {agent.name: {"select_sharpe": agent.select_sharpe, "best_step": agent.best_step,
@@ -233,8 +250,8 @@ def run(config: AgentConfig) -> dict[str, Any]:
             "agent_summary": agent_summary(agents, table),
             "supervised": {"C": supervised.c, "band": supervised.band},
             "deflated_sharpe": {**deflated, "of": "as_trained on test",
-                                "trials": "every agent checkpoint evaluated on select and every supervised (C, "
-                                          "band)"},
+                                "trials": "every agent checkpoint evaluated on select and every "
+                                          "supervised (C, band)"},
             "importance": importance,
             "sharpe_note": SHARPE_NOTE,
             "seconds": round(time.perf_counter() - started, 1),
@@ -297,8 +314,8 @@ def print_summary(metrics: dict[str, Any], out: str) -> None:
           f"(p = {guard_verdict['p_value']:.3f}); deflated Sharpe {metrics['deflated_sharpe']['dsr']:.2f} "
           f"over {metrics['deflated_sharpe']['n_trials']} trials")
     print(metrics["sharpe_note"])
-    print(f"done in {metrics['seconds']} s ({metrics['steps_per_second']:.0f} steps/s per agent), peak memory "
-          f"{metrics['peak_rss_mib']:.0f} MiB; results in {out}")
+    print(f"done in {metrics['seconds']} s ({metrics['steps_per_second']:.0f} steps/s per agent), "
+          f"peak memory {metrics['peak_rss_mib']:.0f} MiB; results in {out}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -25,8 +25,8 @@ SNAPSHOT_SCRIPT = r"""
 import importlib, importlib.util, json, logging, os, sys, warnings
 sys.path.insert(0, sys.argv[1])
 import matplotlib, numpy, torch
-frameworks = ["tensorflow", "keras", "transformers", "sklearn", "pandas", "tqdm", "scipy.stats", "arch.bootstrap",
-              "gymnasium", "stable_baselines3"]
+frameworks = ["tensorflow", "keras", "transformers", "sklearn", "pandas", "tqdm", "scipy.stats",
+              "arch.bootstrap", "gymnasium", "stable_baselines3"]
 for name in frameworks:
     try:
         importlib.import_module(name)
