@@ -20,8 +20,9 @@ The recipe:
    open, pay --cost-bps on every change), test read once, with intervals, PSR and the deflated Sharpe.
 
 The run folder gets config.json, metrics.json, positions.csv (every policy's position per day with the
-prices), trials.csv (every configuration tried), equity.png, positions.png, training.png,
-importance.png and agent.pt (the kept policy network's weights, loaded with weights_only).
+prices), trials.csv (every configuration tried), equity.png, positions.png (and
+positions_as_trained.png when the guard falls back), training.png, importance.png and agent.pt
+(the kept policy network's weights, loaded with weights_only).
 """
 # ruff: noqa: E402
 
@@ -287,9 +288,13 @@ def write_outputs(staging: Path, config: AgentConfig, market: Market, named: dic
                 for name in (*BASELINES, "as_trained", "guarded")}
     plots.plot_equity(days, log_navs, staging / "equity.png",
                       title=f"test split, {config.cost_bps:g} bps per side: net asset value")
-    held = np.concatenate([[0.0], np.nan_to_num(named["guarded"][start:stop])])
-    plots.plot_positions(market.dates[start:stop + 1], market.close[start:stop + 1], held,
-                         staging / "positions.png", title="the deployed (guarded) policy on the test split")
+    shown = {"positions.png": ("guarded", "the deployed (guarded) policy on the test split")}
+    if not metrics["guard"]["kept"]:  # the deployed policy is buy-and-hold: show the agent's days too
+        shown["positions_as_trained.png"] = ("as_trained", f"{chosen.name} as trained (not deployed)")
+    for file_name, (policy, title) in shown.items():
+        held = np.concatenate([[0.0], np.nan_to_num(named[policy][start:stop])])  # held from each day on
+        plots.plot_positions(market.dates[start:stop + 1], market.close[start:stop + 1], held,
+                             staging / file_name, title=title)
     plots.plot_training({agent.name: agent.curve for agent in agents}, staging / "training.png",
                         title="training: episode reward and Sharpe on the select half")
     plots.plot_importance(metrics["importance"], staging / "importance.png",

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from AgentLLM import evaluate, policies
 from AgentLLM import train as agent_train
@@ -40,6 +41,10 @@ def test_a_tiny_run_writes_every_file_and_every_policy(tiny_run):
                 "hit_rate", "sharpe_interval", "psr_vs_zero", "psr_vs_buy_and_hold", "break_even_bps"):
         assert key in test, key
     assert metrics["deflated_sharpe"]["n_trials"] == len(pd.read_csv(out / "trials.csv"))
+    assert (out / "positions_as_trained.png").is_file() != metrics["guard"]["kept"]
+    # The kept policy's weights load without unpickling any object.
+    saved = torch.load(out / "agent.pt", weights_only=True)
+    assert saved["agent"] == metrics["chosen"]["agent"] and saved["policy"]
     # Splits are ordered and disjoint; the guarded policy is the agent or buy-and-hold, as the guard said.
     frame = pd.read_csv(out / "positions.csv")
     order = [s for s in frame["split"].drop_duplicates() if s in ("train", "validation", "test")]
