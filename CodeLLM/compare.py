@@ -45,7 +45,7 @@ import torch
 from CodeLLM import comparison_report as report
 from CodeLLM.stages import forecast_stage, stage_runner, weights_file
 from CodeLLM.train import CodeConfig
-from common.config import option, parse_config, preset_config, run_cli
+from common.config import option, parse_config, preset_config, require_at_least, run_cli
 from common.forecast.harness import load_run, time_inference
 from common.forecast.inputs import ForecastDataConfig
 from common.forecast.plots import plot_lag_profiles
@@ -138,7 +138,7 @@ def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...], target: 
     if saved.get("target", "price") != target:
         return f"{run} forecasts {saved.get('target', 'price')}, the comparison wants {target}"
     if "forecasts" not in read_json(run / "metrics.json"):
-        return f"{run} was made by an older version (no as-trained / guarded forecasts)"
+        return f"{run}/metrics.json has no as-trained / guarded forecasts"
     return None
 
 
@@ -291,8 +291,7 @@ def run(config: CompareConfig) -> dict[str, Any]:
     """Train what is missing, then compare both stages' runs; returns comparison.json's content."""
     lookbacks = parse_lookbacks(config.speed_lookbacks)
     parse_targets(config.targets)  # a bad list fails before any training
-    if config.folds < 0 or config.threads < 0:
-        raise ValueError(f"--folds and --threads must be 0 or more, got {config.folds} and {config.threads}")
+    require_at_least(config, 0, "folds", "threads")
     with runtime.torch_settings(config.threads), runtime.tensorflow_settings(config.threads, inter_op=1):
         return compare(config, lookbacks)
 

@@ -260,8 +260,8 @@ class TransformerForecaster(nn.Module):
             raise ValueError(f"naive_output needs one value per horizon step ({horizon}), "
                              f"got shape {tuple(naive.shape)}")
         self.register_buffer("naive_output", naive)  # (horizon,)
-        # The options' weights are made last and only when asked for: the default model draws exactly
-        # the random numbers it always drew, so a seed gives the same network as before the options.
+        # The options' weights are made last and only when asked for, so the default model draws the
+        # same random numbers whatever options exist: a seed gives the same default network.
         if patch_len > 1:
             # One token per patch of `patch_len` days: all of the patch's features, flattened, in one map.
             self.patch_embedding = nn.Linear(patch_len * n_features, d_model)

@@ -5,6 +5,7 @@ indicators, on exactly the windows and test targets MemoryLLM's LSTM sees.
     python CodeLLM/train.py --horizon 5 --lookback 120 # five days ahead from ~6 months of history
     python CodeLLM/train.py --csv prices.csv           # any daily series with Date and Close columns
     python CodeLLM/train.py --preset tiny              # seconds: checks the plumbing, not the model
+    python CodeLLM/train.py --preset long-range        # 260-day windows: fused attention, 5-day patches
     python CodeLLM/train.py --target volatility        # next week's realised volatility, beside HAR-RV
     python CodeLLM/train.py --target direction         # P(next close > today's): logit, cross-entropy
     python CodeLLM/evaluate.py --csv other.csv         # reuse the trained model on another series
@@ -34,7 +35,7 @@ from typing import Any, ClassVar
 
 from CodeLLM.forecaster import TorchTransformerForecaster
 from common import distributed
-from common.config import option, parse_config, run_cli
+from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.forecast import harness
 from common.forecast.harness import ForecastConfig, Forecaster, Stage
 from common.forecast.windows import ForecastData
@@ -48,6 +49,9 @@ class CodeConfig(ForecastConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": dict(d_model=8, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=16, epochs=2, patience=2,
                      warmup_epochs=0, threads=1),  # a tiny model splits badly across threads: one is fastest
+        # A trading year of history, read in 5-day patches with fused attention: the long-window options
+        # chosen on validation in CodeLLM/README.md ("Long-range memory"), about 12x faster at this lookback.
+        "long-range": dict(lookback=260, attention="fused", patch_len=5),
     }
     # model: small on purpose; ~1,700 training windows cannot feed a big one
     d_model: int = option(32, "width of each day's token; 32 is plenty for 11 features")
@@ -58,8 +62,9 @@ class CodeConfig(ForecastConfig):
     ff_dim: int = option(64, "hidden width of the position-wise feed-forward block (2 x d_model)")
     label_len: int = option(10, "known days that open the decoder input (Informer's start token), two weeks")
     positions: str = option("learned", "learned: one trained vector per day of the window, so a query "
-                            "can single out 'the day k days ago'; sinusoidal: fixed codes (35-60 % of the "
-                            "oracle's skill at lag 20-50 against ~90 %)", choices=("learned", "sinusoidal"))
+                            "can single out 'the day k days ago'; sinusoidal: fixed codes, which found a "
+                            "planted lag far less often (CodeLLM/README.md)",
+                            choices=("learned", "sinusoidal"))
     # options for long windows (CodeLLM/README.md, "Long-range memory"); the defaults are the lag-k recipe
     attention: str = option("explicit", "explicit: the softmax written out (its weights are kept); fused: "
                             "torch's scaled_dot_product_attention whenever no weights are asked for",
@@ -68,7 +73,7 @@ class CodeConfig(ForecastConfig):
     linear_skip: bool = option(False, "add a linear map from the whole window to the forecast "
                                "(DLinear-style)")
     dropout: float = option(0.2, "dropout in every block: 0.2 beat 0.1 on the validation splits of "
-                            "lag-50 series (skill 0.70 vs 0.61); 0.3 did worse at lags 5 and 20")
+                            "lag-50 series, and 0.3 did worse at lags 5 and 20 (benchmarks/lag_recipes.md)")
     grad_clip: float = option(1.0, "cap the gradient norm: crash and earnings days are huge outliers")
     epochs: int = option(30, "epoch budget: the cosine schedule ends at the last one")
     batch_size: int = option(64, "windows per step: ~27 steps per epoch on 1,700 windows")
@@ -87,16 +92,13 @@ class CodeConfig(ForecastConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("d_model", "heads", "encoder_layers", "decoder_layers", "ff_dim", "patch_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.d_model % self.heads:
-            raise ValueError(f"--d-model ({self.d_model}) must be divisible by --heads ({self.heads})")
-        if self.label_len < 0 or self.threads < 0:
-            raise ValueError("--label-len and --threads must be 0 or more")
-        if not 0.0 <= self.dropout < 1.0 or not self.grad_clip > 0:
-            raise ValueError(f"--dropout must be in [0, 1) and --grad-clip positive, "
-                             f"got {self.dropout}, {self.grad_clip}")
+        require_at_least(self, 1, "d_model", "heads", "encoder_layers", "decoder_layers", "ff_dim",
+                         "patch_len")
+        require(self, self.d_model % self.heads == 0, "d_model",
+                f"divisible by --heads {self.heads} (each head gets an equal share of the width)")
+        require_at_least(self, 0, "label_len", "threads")
+        require(self, 0 <= finite(self.dropout) < 1, "dropout", "in [0, 1)")
+        require(self, finite(self.grad_clip) > 0, "grad_clip", "a positive number, e.g. 1.0")
 
 
 def attention_plot(forecaster: Forecaster, data: ForecastData, out: Path) -> None:

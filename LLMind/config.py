@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from common.config import option
+from common.config import finite, option, require, require_at_least
 from common.paths import output_dir
 from LLMind.prepare_data import VADER_SETS
 
@@ -33,7 +33,7 @@ class TrainConfig:
                                    "so a step costs a third of a full fine-tune's; 6 = all, embeddings "
                                    "included")
     epochs: int = option(2, "passes over the training sentences; validation picks the best one (a third "
-                         "epoch moved validation macro-F1 by 0.002 and cost a minute)")
+                         "epoch gained next to nothing on validation: LLMind/README.md)")
     batch_size: int = option(32, "sentences per step")
     learning_rate: float = option(3e-4, "peak AdamW rate of the fine-tuned layers (chosen on validation "
                                   "among 3e-5, 1e-4, 3e-4: LLMind/sweep.py)")
@@ -50,8 +50,8 @@ class TrainConfig:
     curve_sizes: str = option("100,300,1000", "learning curve: training sentences (comma-separated), "
                               "plus all")
     curve_min_steps: int = option(40, "learning curve: at least this many steps however few the sentences")
-    ood_sentences: int = option(1000, "sentences drawn from each out-of-domain set (0: all 18,513, about "
-                                "3 minutes more)")
+    ood_sentences: int = option(1000, "sentences drawn from each out-of-domain set (0: all 18,513, "
+                                "which takes minutes longer)")
     bootstrap: int = option(1000, "bootstrap draws of the test sentences for the 95 % intervals")
     seed: int = option(0, "splits, initialisation, dropout and batch order")
     threads: int = option(0, "PyTorch CPU threads (0: one per physical core)")
@@ -59,20 +59,15 @@ class TrainConfig:
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing)")
 
     def validate(self) -> None:
+        require(self, 0 < finite(self.test_fraction) < 1, "test_fraction", "in (0, 1), e.g. 0.2")
         held_out = self.test_fraction + self.val_fraction
-        if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and held_out < 1):
-            raise ValueError(f"--test-fraction {self.test_fraction} and --val-fraction {self.val_fraction} "
-                             "must be in (0, 1) and leave sentences to train on")
-        if not 1 <= self.trainable_layers <= 6:
-            raise ValueError(f"--trainable-layers must be 1..6 (MiniLM has 6 layers), got "
-                             f"{self.trainable_layers}")
-        for name in ("epochs", "batch_size", "bootstrap"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.max_tokens < 3 or self.max_tokens > 512:
-            raise ValueError(f"--max-tokens must be 3..512 (BERT has 512 positions), got {self.max_tokens}")
-        if self.max_sentences < 0 or self.ood_sentences < 0:
-            raise ValueError("--max-sentences and --ood-sentences must be 0 (all) or more")
+        require(self, 0 < finite(self.val_fraction) < 1 and held_out < 1, "val_fraction",
+                f"in (0, 1) and leave sentences to train on after --test-fraction {self.test_fraction}")
+        require(self, 1 <= self.trainable_layers <= 6, "trainable_layers", "1..6 (MiniLM has 6 layers)")
+        require_at_least(self, 1, "epochs", "batch_size", "bootstrap")
+        require(self, 3 <= self.max_tokens <= 512, "max_tokens", "3..512 (BERT has 512 positions)")
+        require(self, self.max_sentences >= 0, "max_sentences", "0 (all) or more")
+        require(self, self.ood_sentences >= 0, "ood_sentences", "0 (all) or more")
         self.curve()
 
     def curve(self) -> list[int]:

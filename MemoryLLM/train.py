@@ -29,7 +29,7 @@ if __name__ == "__main__":
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from common.config import option, parse_config, run_cli
+from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.forecast import harness
 from common.forecast.harness import ForecastConfig, Stage
 from common.paths import output_dir
@@ -56,7 +56,7 @@ class MemoryConfig(ForecastConfig):
     batch_size: int = option(32, "windows per step: ~55 steps per epoch on 1,700 windows "
                              "(32 beat 64 on validation)")
     learning_rate: float = option(6e-3, "peak AdamW step after the warm-up: 6e-3 beat 3e-3 on the "
-                                  "validation splits of lag-k series (skill 0.78 vs 0.64 at k = 20)")
+                                  "validation splits of lag-k series (benchmarks/lag_recipes.md)")
     warmup_epochs: int = option(3, "epochs of linear warm-up (10 % of the budget)")
     patience: int = option(10, "epochs without a better 'select' loss before stopping (0 = never)")
     strategy: str = option("default", "default: one device; mirrored: a replica on every GPU of this machine "
@@ -67,11 +67,8 @@ class MemoryConfig(ForecastConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.units < 1 or self.layers < 1:
-            raise ValueError(f"--units and --layers must be at least 1, got {self.units} and {self.layers}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"--dropout is a probability in [0, 1), got {self.dropout}")
-
+        require_at_least(self, 1, "units", "layers")
+        require(self, 0 <= finite(self.dropout) < 1, "dropout", "a probability in [0, 1)")
 
 
 STAGE = Stage(name="MemoryLLM", model="lstm", label="LSTM", config_cls=MemoryConfig, make=KerasLSTMForecaster)

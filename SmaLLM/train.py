@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from common.config import option, parse_config, run_cli
+from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.lm.evaluation import evaluate_carried
 from common.lm.harness import (
     Run,
@@ -39,7 +39,7 @@ from common.lm.harness import (
     train_model,
     training_metrics,
 )
-from common.lm.loop import LMConfig, finite, mixed_precision, require, resolve_precision
+from common.lm.loop import LMConfig, mixed_precision, resolve_precision
 from common.lm.ngram import KneserNeyModel, UnigramModel
 from common.lm.plots import plot_losses
 from common.lm.tokenizer_protocol import Tokenizer
@@ -51,9 +51,6 @@ from SmaLLM.embeddings import MIN_PLOT_TOKENS, nearest_neighbours, plot_embeddin
 from SmaLLM.model import CELLS, WordRNN
 
 STAGE = "SmaLLM"  # stored in every checkpoint, so another stage's checkpoint is recognised as such
-# Options that shape the model, the tokens or the data it reads: a resumed run must keep them.
-RESUME_SHAPING = ("data", "val_fraction", "max_chars", "tokenizer", "min_freq", "bpe_vocab_size", "cell",
-                  "embedding_dim", "hidden_size", "num_layers", "tie_weights", "batch_size", "seq_len")
 PLOT_TOKENS = 150  # the most frequent tokens drawn in embeddings.png
 PROBE_WORDS = ("king", "love", "death", "night", "good", "lord", "father", "heaven", "thou", "speak", "sword",
                "fair")
@@ -69,21 +66,22 @@ class TrainConfig(LMConfig):
     }
     out: str = option(str(output_dir("SmaLLM")), "run folder for checkpoints, metrics and plots")
     tokenizer: str = option("word", "word: whole words, rare ones -> <unk>; bpe: byte-level BPE, nothing "
-                            "unknown", choices=("word", "bpe"))
-    min_freq: int = option(2, "word tokenizer: words seen fewer times become <unk> (halves the vocabulary)")
+                            "unknown", choices=("word", "bpe"), shaping=True)
+    min_freq: int = option(2, "word tokenizer: words seen fewer times become <unk> (halves the vocabulary)",
+                           shaping=True)
     bpe_vocab_size: int = option(2000, "bpe tokenizer: 256 bytes + 1744 merges; frequent words become one "
-                                 "token")
+                                 "token", shaping=True)
     # model
-    cell: str = option("lstm", "the gated cell of Stage 1's lesson", choices=CELLS)
-    embedding_dim: int = option(256, "word vectors need more room than characters")
-    hidden_size: int = option(256, "equal to embedding_dim so tied weights need no projection")
-    num_layers: int = option(1, "one layer trains more steps in the budget than two")
+    cell: str = option("lstm", "the gated cell of Stage 1's lesson", choices=CELLS, shaping=True)
+    embedding_dim: int = option(256, "word vectors need more room than characters", shaping=True)
+    hidden_size: int = option(256, "equal to embedding_dim so tied weights need no projection", shaping=True)
+    num_layers: int = option(1, "one layer trains more steps in the budget than two", shaping=True)
     dropout: float = option(0.4, "250k training words overfit fast: dropout on embeddings and outputs")
     tie_weights: bool = option(True, "one matrix reads and predicts words: fewer parameters, lower "
-                               "perplexity")
+                               "perplexity", shaping=True)
     # the loop's options, with this stage's defaults
-    batch_size: int = option(32, "parallel streams of text")
-    seq_len: int = option(64, "TBPTT length in tokens: gradients flow back 64 words")
+    batch_size: int = option(32, "parallel streams of text", shaping=True)
+    seq_len: int = option(64, "TBPTT length in tokens: gradients flow back 64 words", shaping=True)
     eval_every: int = option(100, "steps between validation passes (and best-checkpoint saves)")
     eval_streams: int = option(4, "periodic validation reads the text as 4 parallel pieces; the final one "
                                "reads it whole")
@@ -93,12 +91,10 @@ class TrainConfig(LMConfig):
     def validate(self) -> None:
         """Refuse a bad option before any work."""
         super().validate()
-        for name in ("embedding_dim", "hidden_size", "num_layers", "min_freq"):
-            require(self, getattr(self, name) >= 1, name, "at least 1")
+        require_at_least(self, 1, "embedding_dim", "hidden_size", "num_layers", "min_freq")
         require(self, 0 <= finite(self.dropout) < 1, "dropout", "in [0, 1)")
-        if self.bpe_vocab_size <= 256:
-            raise ValueError(f"--bpe-vocab-size must exceed the 256 byte tokens (e.g. 2000), got "
-                             f"{self.bpe_vocab_size}")
+        require(self, self.bpe_vocab_size > 256, "bpe_vocab_size",
+                "more than the 256 byte tokens (e.g. 2000)")
 
 
 def build_model(config: TrainConfig, vocab_size: int) -> WordRNN:
@@ -156,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
 def run(config: TrainConfig) -> dict:
     """Train and evaluate as `config` says; returns metrics.json's content."""
     config.validate()
-    opened = open_run(STAGE, config, lambda text: fit_tokenizer(config, text), RESUME_SHAPING)
+    opened = open_run(STAGE, config, lambda text: fit_tokenizer(config, text))
     with runtime.torch_settings(config.threads), opened as lm_run:
         return train_and_report(config, lm_run)
 
@@ -183,7 +179,7 @@ def train_and_report(config: TrainConfig, lm_run: Run) -> dict:
     print("baselines (perplexity):", {name: round(b["val_ppl"], 1) for name, b in baselines.items()})
 
     model = build_model(config, vocab).to(device)
-    progress, sample = train_model(STAGE, config, model, lm_run, RESUME_SHAPING, prompt="ROMEO:")
+    progress, sample = train_model(STAGE, config, model, lm_run, prompt="ROMEO:")
     if not lm_run.world.is_main:
         return {}  # under torchrun, rank 0 evaluates and writes the results
     precision = resolve_precision(config.precision, device)

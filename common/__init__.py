@@ -2,7 +2,7 @@
 family has its own package.
 
     common/                 plumbing any stage may use
-        config.py           a dataclass is the config: options with reasons, presets, --help
+        config.py           a dataclass is the config: options with reasons, presets, checks, --help
         runs.py             run folders and atomic writes; a run is a transaction
         runtime.py          every process-wide setting (threads, float modes, log levels), made by scripts
         paths.py            every path, built from the repository root

@@ -13,12 +13,24 @@ A preset is a named set of option values, resolved once: `--preset tiny --lookba
 values and then the flags given (flags win), and the config a run saves in config.json is the resolved
 one, so `evaluate.py` and `--resume` read back exactly what training ran. `--dry-run` is short for
 `--preset tiny`. Code builds the same configs with `preset_config(TrainConfig, "tiny", lookback=12)`.
+Besides `tiny`, a stage's presets are the recipes its README reports, so a reader reruns one by name.
+
+A config checks itself in a `validate()` method built from `require`, which names the flag, the rule
+and the value given:
+
+    def validate(self) -> None:
+        require_at_least(self, 1, "lookback", "epochs")      # --lookback must be at least 1, got 0
+        require(self, 0 <= finite(self.dropout) < 1, "dropout", "in [0, 1)")
+
+An option marked `option(..., shaping=True)` shapes the model or the data it reads: `shaping_options`
+lists them, and a resumed run must keep every one.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -27,9 +39,44 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A dataclass field with a default and the reason for it (shown by `--help`)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def option(default: Any, help: str, choices: Sequence[Any] | None = None, shaping: bool = False) -> Any:
+    """A dataclass field with a default and the reason for it (shown by `--help`). `shaping=True` marks
+    an option that shapes the model or the data it reads, which a resumed run must keep."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "shaping": shaping})
+
+
+def shaping_options(config_cls: type) -> tuple[str, ...]:
+    """The options of `config_cls` marked `shaping=True`, in field order. A field that a subclass
+    re-declares to change its default stays shaping if its base class marked it."""
+    marked = {field.name for cls in config_cls.__mro__ if dataclasses.is_dataclass(cls)
+              for field in dataclasses.fields(cls) if field.metadata.get("shaping")}
+    return tuple(field.name for field in dataclasses.fields(config_cls) if field.name in marked)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of option `name`: `learning_rate` -> `--learning-rate`."""
+    return "--" + name.replace("_", "-")
+
+
+def require(config: Any, ok: bool, name: str, rule: str) -> None:
+    """Refuse option `name` of `config` unless `ok`, saying which flag, what it must be and what it
+    was: `require(config, config.epochs >= 1, "epochs", "at least 1")` raises
+    `ValueError("--epochs must be at least 1, got 0")`."""
+    if not ok:
+        raise ValueError(f"{flag(name)} must be {rule}, got {getattr(config, name)!r}")
+
+
+def require_at_least(config: Any, minimum: int, *names: str) -> None:
+    """`require` for counts: every option in `names` must be `minimum` or more."""
+    rule = "0 or more" if minimum == 0 else f"at least {minimum}"
+    for name in names:
+        require(config, getattr(config, name) >= minimum, name, rule)
+
+
+def finite(value: float) -> float:
+    """`value`, or NaN when it is infinite, so that NaN and infinity fail every range check:
+    `require(config, finite(config.learning_rate) > 0, ...)`."""
+    return value if math.isfinite(value) else math.nan
 
 
 def _base_type(annotation: Any) -> tuple[type, bool]:
@@ -68,12 +115,11 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
     )
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
-        flag = "--" + field.name.replace("_", "-")
         help_text = field.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         kind, optional = _base_type(hints[field.name])
         if kind is bool:
             parser.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                flag(field.name), dest=field.name, action=argparse.BooleanOptionalAction,
                 help=f"{help_text} (default: {field.default})",
             )
             continue
@@ -83,7 +129,7 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
             choices = ["", *presets_of(config_cls)]
             metavar = "{" + ",".join(choices[1:]) + "}"
         parser.add_argument(
-            flag, dest=field.name, type=kind, choices=choices, metavar=metavar,
+            flag(field.name), dest=field.name, type=kind, choices=choices, metavar=metavar,
             help=f"{help_text} (default: {field.default})" + (" [optional]" if optional else ""),
         )
     if "tiny" in presets_of(config_cls):
@@ -99,7 +145,8 @@ def parse_config(config_cls: type[T], argv: Sequence[str] | None = None, descrip
 
 
 def config_from_dict(config_cls: type[T], payload: dict[str, Any]) -> T:
-    """Rebuild a config saved with a run, ignoring keys a newer version no longer has."""
+    """Rebuild a config saved with a run, ignoring saved keys that are not fields of `config_cls` (an
+    option since removed), so every saved run still loads."""
     names = {f.name for f in dataclasses.fields(config_cls)}
     return config_cls(**{k: v for k, v in payload.items() if k in names})
 

@@ -118,8 +118,8 @@ def run_transaction(out: str | Path, resume: bool = False, resume_file: str | No
     - `resume=True`: continue in the staging folder of an interrupted run when it holds
       `resume_file` (or exists, when `resume_file` is None); else continue from a copy of the
       completed run in `out` when `out / resume_file` exists; else ValueError (nothing to resume).
-    - `out` must be absent, empty, or a run folder (one holding RUN_MARKER, or `config.json` for
-      older runs): a run replaces the whole folder, so `--out outputs` or `--out ~` is refused.
+    - `out` must be absent, empty, or a run folder (one holding RUN_MARKER or a `config.json`, which
+      every run writes): a run replaces the whole folder, so `--out outputs` or `--out ~` is refused.
     - Normal exit: RUN_MARKER is written into the staging folder; then `out` -> .NAME.old,
       staging -> `out`, and .NAME.old is deleted.
     - An exception (KeyboardInterrupt and SystemExit included) leaves `out` untouched and the
@@ -164,7 +164,8 @@ def run_transaction(out: str | Path, resume: bool = False, resume_file: str | No
 def _check_replaceable(out: Path) -> None:
     """Refuse an `--out` whose replacement would lose something that is not a run: a file, a folder
     holding the current directory, or a folder of other files (such as `outputs/` itself or a home
-    folder). A run folder carries RUN_MARKER; folders of runs from before it carry `config.json`."""
+    folder). A run folder carries RUN_MARKER or a `config.json` (a run folder written without the
+    marker still holds its config)."""
     if not out.exists():
         return
     if not out.is_dir():

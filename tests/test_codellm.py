@@ -226,6 +226,12 @@ def test_gradient_saliency_finds_the_day_that_matters():
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_the_long_range_recipe_of_the_readme_is_a_preset():
+    config = preset_config(CodeConfig, "long-range")
+    assert (config.lookback, config.attention, config.patch_len) == (260, "fused", 5)
+    config.validate()
+
+
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory):
     good = tmp_path_factory.mktemp("codellm_good")

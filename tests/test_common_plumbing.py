@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -10,7 +11,17 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from common.config import build_parser, config_from_dict, option, parse_config, preset_config
+from common.config import (
+    build_parser,
+    config_from_dict,
+    finite,
+    option,
+    parse_config,
+    preset_config,
+    require,
+    require_at_least,
+    shaping_options,
+)
 from common.forecast import show_data
 from common.forecast.report import write_forecast_run
 from common.forecast.windows import prepare_forecast_data
@@ -57,6 +68,36 @@ def test_a_preset_is_resolved_once_and_the_flags_given_win():
         parse_config(PresetToy, ["--preset", "huge"])
     with pytest.raises(ValueError, match="unknown preset 'huge' for PresetToy: known presets are tiny"):
         preset_config(PresetToy, "huge")
+
+
+@dataclass
+class CheckedToy:
+    epochs: int = option(30, "epoch budget")
+    patience: int = option(10, "epochs without improvement")
+    rate: float = option(1e-3, "learning rate", shaping=True)
+    units: int = option(64, "hidden size", shaping=True)
+
+
+@dataclass
+class WiderToy(CheckedToy):
+    units: int = option(128, "re-declared for its default only")
+    heads: int = option(4, "attention heads", shaping=True)
+
+
+def test_require_names_the_flag_the_rule_and_the_value_given():
+    config = CheckedToy(epochs=0, patience=-1, rate=math.inf)
+    with pytest.raises(ValueError, match=r"^--epochs must be at least 1, got 0$"):
+        require_at_least(config, 1, "epochs")
+    with pytest.raises(ValueError, match=r"^--patience must be 0 or more, got -1$"):
+        require_at_least(config, 0, "patience")
+    with pytest.raises(ValueError, match=r"^--rate must be a positive number, got inf$"):
+        require(config, finite(config.rate) > 0, "rate", "a positive number")  # infinity fails, as NaN does
+    require_at_least(CheckedToy(), 1, "epochs", "patience")  # a good config passes silently
+
+
+def test_shaping_options_are_read_from_the_fields_and_survive_a_redeclared_default():
+    assert shaping_options(CheckedToy) == ("rate", "units")
+    assert shaping_options(WiderToy) == ("rate", "units", "heads")
 
 
 def test_config_from_dict_ignores_unknown_keys():

@@ -91,7 +91,7 @@ def tiny_args(tmp_path, text="Some text to learn from , said the king , and the 
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--min-freq", "0", "--min-freq must be at least 1"),
-    ("--bpe-vocab-size", "256", "--bpe-vocab-size must exceed the 256 byte tokens"),
+    ("--bpe-vocab-size", "256", "--bpe-vocab-size must be more than the 256 byte tokens"),
     ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
     ("--embedding-dim", "0", "--embedding-dim must be at least 1"),
     ("--learning-rate", "-1", "--learning-rate must be a positive number"),

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from common import runtime
+from common.config import parse_config, shaping_options
 from common.lm import harness as lm_harness
 from common.lm.evaluation import evaluate_carried, evaluate_fixed_context, loss_by_position
 from common.lm.loop import LMConfig, Progress, train
@@ -201,6 +202,20 @@ def test_a_run_that_fails_during_training_leaves_the_previous_run_usable(tmp_pat
         train_script.main([*tiny_args(tmp_path), "--max-steps", "6", "--hidden-size", "24"])
     assert snapshot(tmp_path / "run") == before
     assert sample_script.main(["--out", str(tmp_path / "run"), "--length", "5"]).startswith("ROMEO:")
+
+
+def test_the_best_5_minute_recipe_of_the_readme_is_a_preset():
+    best = parse_config(train_script.TrainConfig, ["--preset", "best-5min", "--data", "my.txt"])
+    assert (best.cell, best.num_layers, best.hidden_size, best.max_minutes, best.sample_every) == (
+        "lstm", 1, 512, 5.0, 0)
+    assert best.data == "my.txt" and best.preset == "best-5min"
+    best.validate()
+
+
+def test_the_options_a_resume_must_keep_are_those_of_the_model_and_the_data():
+    assert set(shaping_options(train_script.TrainConfig)) == {
+        "data", "val_fraction", "max_chars", "batch_size", "seq_len",  # the text and how it is read
+        "cell", "embedding_dim", "hidden_size", "num_layers", "heads", "positions"}  # the model
 
 
 def test_resume_refuses_when_there_is_nothing_to_resume_or_a_shaping_option_differs(tmp_path):

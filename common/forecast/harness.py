@@ -39,7 +39,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from common import distributed
-from common.config import config_from_dict, option
+from common.config import config_from_dict, finite, option, require, require_at_least
 from common.forecast.baselines import FittedBaselines, fit_baselines, naive_forecast
 from common.forecast.inputs import ForecastDataConfig, load_forecast_data
 from common.forecast.report import comparison_table, squared_errors, write_forecast_run
@@ -79,24 +79,17 @@ class ForecastConfig(ForecastDataConfig):
 
     def validate(self) -> None:
         """Raise a ValueError naming the option that cannot work."""
-        for name in ("epochs", "batch_size", "lookback", "horizon", "ma_window"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_epochs", "patience"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"--learning-rate must be a positive number, got {self.learning_rate}")
-        if not 0 < self.min_lr_ratio <= 1:
-            raise ValueError(f"--min-lr-ratio must be in (0, 1], got {self.min_lr_ratio}")
-        if self.weight_decay < 0 or self.max_seconds < 0:
-            raise ValueError("--weight-decay and --max-seconds must be 0 or more")
-        if not 0 < self.guard_alpha < 1:
-            raise ValueError(f"--guard-alpha is a test level in (0, 1), got {self.guard_alpha}")
-        if not (0 < self.train_fraction < 1 and 0 < self.validation_fraction < 1
-                and self.train_fraction + self.validation_fraction < 1):
-            raise ValueError("--train-fraction and --validation-fraction must be in (0, 1) and leave a test "
-                             f"split, got {self.train_fraction} and {self.validation_fraction}")
+        require_at_least(self, 1, "epochs", "batch_size", "lookback", "horizon", "ma_window")
+        require_at_least(self, 0, "warmup_epochs", "patience")
+        require(self, finite(self.learning_rate) > 0, "learning_rate", "a positive number")
+        require(self, 0 < finite(self.min_lr_ratio) <= 1, "min_lr_ratio", "in (0, 1]")
+        require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
+        require(self, finite(self.max_seconds) >= 0, "max_seconds", "0 or more (0: the epoch budget only)")
+        require(self, 0 < finite(self.guard_alpha) < 1, "guard_alpha", "a test level in (0, 1), e.g. 0.05")
+        require(self, 0 < finite(self.train_fraction) < 1, "train_fraction", "in (0, 1), e.g. 0.7")
+        before_test = self.train_fraction + self.validation_fraction
+        require(self, 0 < finite(self.validation_fraction) < 1 and before_test < 1, "validation_fraction",
+                f"in (0, 1) and leave a test split after --train-fraction {self.train_fraction}")
         check_target(self.target, self.horizon, self.volatility_days, self.lookback)
 
 

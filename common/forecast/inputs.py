@@ -32,7 +32,7 @@ class ForecastDataConfig:
     ma_window: int = option(5, "days averaged by the moving-average baseline (one trading week)")
     seed: int = option(42, "seed for weights, shuffling and dropout: same seed, same metrics")
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing, not the "
-                                 "model)")
+                                 "model; any other is a recipe the stage's README reports)")
 
 
 def data_info(config: ForecastDataConfig, prices: Any) -> dict[str, Any]:

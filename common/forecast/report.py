@@ -166,7 +166,7 @@ def write_forecast_run(
         "features": data.feature_names,
         "forecasts": {name: s["pooled"] for name, s in scores.items()},
         "guard": guard,
-        # kept for older readers: `test` and `rmse_vs_naive` are the guarded (deployed) forecast's
+        # the headline at the top level: `test` and `rmse_vs_naive` are the guarded (deployed) forecast's
         "test": scores[main]["pooled"],
         "rmse_vs_naive": scores[main]["pooled"]["rmse_vs_naive"],
         "baselines": {name: s["pooled"] for name, s in scores.items()

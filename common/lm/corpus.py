@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from common.config import option, parse_config, run_cli
+from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.lm.tokenizer_protocol import Tokenizer
 from common.lm.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
 from common.paths import DATA_DIR
@@ -51,10 +51,9 @@ class PrepareConfig:
             raise FileNotFoundError(f"--data {self.data!r} is not a file: give the text file to prepare")
         if not self.out:
             raise ValueError("--out is needed: the folder to write the prepared corpus to")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
-        if self.fit_chars < 1 or self.piece_chars < 1:
-            raise ValueError("--fit-chars and --piece-chars must be at least 1")
+        require(self, 0 < finite(self.val_fraction) < 1, "val_fraction",
+                "between 0 and 1 (exclusive), e.g. 0.1")
+        require_at_least(self, 1, "fit_chars", "piece_chars")
 
 
 def is_prepared(data: str) -> bool:

@@ -1,8 +1,8 @@
 """A language-model run from text to results, in the steps every stage takes (TinyLLM, SmaLLM):
 
-    with open_run(STAGE, config, fit, SHAPING) as run:    # split, tokens, run folder, resume checks
+    with open_run(STAGE, config, fit) as run:             # split, tokens, run folder, resume checks
         model = ...                                       # the stage's model
-        progress, sample = train_model(STAGE, config, model, run, SHAPING, prompt)  # lm_training's loop
+        progress, sample = train_model(STAGE, config, model, run, prompt)  # common/lm/loop.py's loop
         ...                                               # final evaluation, metrics.json
 
 A stage's `train.py` is that recipe with its own model, tokenizer choice, baselines and metrics; the
@@ -13,7 +13,6 @@ of a stage's `sample.py`.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed, runtime
-from common.config import config_from_dict, option, parse_config
+from common.config import config_from_dict, finite, option, parse_config, require, require_at_least
 from common.lm.corpus import is_prepared, load_corpus, open_prepared
 from common.lm.loop import (
     RESUME_FILE,
@@ -126,8 +125,7 @@ def tokens_for(
 
 @contextlib.contextmanager
 def open_run(
-    stage: str, config: LMConfig, fit_tokenizer: Callable[[str], Tokenizer], shaping: tuple[str, ...],
-    min_val_tokens: int = 2,
+    stage: str, config: LMConfig, fit_tokenizer: Callable[[str], Tokenizer], min_val_tokens: int = 2,
 ) -> Iterator[Run]:
     """Seed, pick the device, join torchrun's other ranks (if any), read and tokenize the corpus, and
     open the run folder `config.out` as a transaction.
@@ -135,7 +133,7 @@ def open_run(
     The last `val_fraction` of the text validates (the vocabulary comes from the training text only);
     a prepared corpus (a folder written by common/lm/corpus.py) brings its own split and tokenizer. A fresh
     run fits its tokenizer and checks the sizes before --out is touched; a resumed run
-    (`config.resume`) first checks the options in `shaping` against the run it continues, then uses
+    (`config.resume`) first checks its shaping options against the run it continues, then uses
     that run's own tokenizer. The tokenizer is saved in the run folder. Under torchrun only rank 0
     opens the folder; the other ranks fit the same tokenizer and never touch a file.
     """
@@ -152,7 +150,7 @@ def open_run(
             return
         with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
             if tokens is None:  # resuming: the run's own tokenizer, once the options are checked
-                load_resume(staging, config, stage, shaping)
+                load_resume(staging, config, stage)
                 saved = load_tokenizer(staging / "tokenizer.json")
                 tokens = tokens_for(config, texts, saved, fit_tokenizer, min_val_tokens)
             tokens[0].save(staging / "tokenizer.json")
@@ -160,7 +158,7 @@ def open_run(
 
 
 def train_model(
-    stage: str, config: LMConfig, model: nn.Module, run: Run, shaping: tuple[str, ...], prompt: str,
+    stage: str, config: LMConfig, model: nn.Module, run: Run, prompt: str,
 ) -> tuple[Progress, Callable[..., str]]:
     """Train `model` (already on `run.device`) in the run folder, continuing it with --resume; then load
     the best checkpoint back into `model`. Returns the progress and a sampler, `sample(length, prompt)`,
@@ -173,7 +171,7 @@ def train_model(
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
     progress = None
     if config.resume and run.world.is_main:
-        checkpoint = load_resume(run.out, config, stage, shaping)
+        checkpoint = load_resume(run.out, config, stage)
         progress = restore_run(checkpoint, model, optimizer, run.out / RESUME_FILE)
     if config.resume and run.world.active:
         progress = distributed.broadcast(progress)
@@ -310,12 +308,9 @@ class SampleConfig:
 
     def validate(self) -> None:
         """Refuse a bad option before loading anything."""
-        if self.length < 0:
-            raise ValueError(f"--length must be 0 or more, got {self.length}")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"--temperature must be a positive number such as 0.8, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"--top-k must be 0 (keep every token) or more, got {self.top_k}")
+        require_at_least(self, 0, "length")
+        require(self, finite(self.temperature) > 0, "temperature", "a positive number such as 0.8")
+        require(self, self.top_k >= 0, "top_k", "0 (keep every token) or more")
 
 
 def sample_main(

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common import distributed
-from common.config import option
+from common.config import finite, flag, option, require, require_at_least, shaping_options
 from common.lm.evaluation import batchify, evaluate_carried
 from common.runs import atomic_path
 from common.torch_utils import load_checkpoint, mixed_precision, resolve_precision, save_checkpoint
@@ -46,19 +46,24 @@ RESUME_FILE = "resume.pt"  # the latest model, optimizer and progress of a run: 
 @dataclass
 class LMConfig:
     """The options the loop reads: data, optimisation, budget and bookkeeping. A stage subclasses it,
-    adds its model's options and re-declares a field to change its default (e.g. `out`, `batch_size`)."""
+    adds its model's options and re-declares a field to change its default (e.g. `out`, `batch_size`).
+    The options marked `shaping=True` decide the text, its tokens or the order the model reads them in:
+    a resumed run must keep them (`load_resume`); the others, such as the budget, may change."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     # data
-    data: str = option("shakespeare", "'shakespeare' (embedded, ~1 MB) or the path of any UTF-8 text file")
-    val_fraction: float = option(0.1, "the last tenth of the text is validation, as nanoGPT and char-rnn do")
-    max_chars: int = option(0, "read only the first N characters of the text (0: all of it)")
+    data: str = option("shakespeare", "'shakespeare' (embedded, ~1 MB) or the path of any UTF-8 text file",
+                       shaping=True)
+    val_fraction: float = option(0.1, "the last tenth of the text is validation, as nanoGPT and char-rnn do",
+                                 shaping=True)
+    max_chars: int = option(0, "read only the first N characters of the text (0: all of it)", shaping=True)
     eval_tokens: int = option(0, "score on the first N validation tokens only (0: all): for corpora too "
                               "large to score whole")
     out: str = option("outputs/lm", "run folder for checkpoints, metrics and plots")
     # optimisation
-    batch_size: int = option(64, "parallel streams of text")
-    seq_len: int = option(128, "TBPTT length: gradients flow back this many tokens (the state goes further)")
+    batch_size: int = option(64, "parallel streams of text", shaping=True)
+    seq_len: int = option(128, "TBPTT length: gradients flow back this many tokens (the state goes further)",
+                          shaping=True)
     learning_rate: float = option(3e-3, "peak AdamW rate; recurrent nets with clipping tolerate a high one")
     weight_decay: float = option(0.01, "light decay on weight matrices only")
     warmup_steps: int = option(50, "a short linear warm-up avoids early blow-ups")
@@ -80,17 +85,16 @@ class LMConfig:
     compile: bool = option(False, "torch.compile the model (kernels fused for this machine: slower to start, "
                            "often faster per step on a GPU)")
     resume: bool = option(False, "continue the run in --out from resume.pt (same schedule and budget)")
-    preset: str = option("", "named settings resolved first (tiny: a few seconds, checks the pipeline)")
+    preset: str = option("", "named settings resolved first (tiny: a few seconds, checks the pipeline; any "
+                         "other is a recipe the stage's README reports)")
 
     def validate(self) -> None:
         """Refuse a bad loop option before any work, instead of giving a result that only looks valid."""
         require(self, 0 < finite(self.val_fraction) < 1, "val_fraction",
                 "between 0 and 1 (exclusive), e.g. 0.1")
-        for name in ("batch_size", "seq_len", "eval_every", "eval_streams"):
-            require(self, getattr(self, name) >= 1, name, "at least 1")
-        for name in ("max_chars", "eval_tokens", "warmup_steps", "max_steps", "sample_every", "sample_length",
-                     "threads"):
-            require(self, getattr(self, name) >= 0, name, "0 or more")
+        require_at_least(self, 1, "batch_size", "seq_len", "eval_every", "eval_streams")
+        require_at_least(self, 0, "max_chars", "eval_tokens", "warmup_steps", "max_steps", "sample_every",
+                         "sample_length", "threads")
         require(self, finite(self.learning_rate) > 0, "learning_rate", "a positive number, e.g. 3e-3")
         require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
         require(self, 0 <= finite(self.min_lr_ratio) <= 1, "min_lr_ratio", "in [0, 1]")
@@ -98,18 +102,6 @@ class LMConfig:
         require(self, finite(self.max_minutes) >= 0, "max_minutes", "0 or more")
         if not (self.max_steps or self.max_minutes):
             raise ValueError("set a budget: --max-steps N and/or --max-minutes M (both are 0)")
-
-
-def require(config: Any, ok: bool, name: str, rule: str) -> None:
-    """Refuse option `name` of `config` unless `ok`, saying which flag and what it must be."""
-    if not ok:
-        flag = "--" + name.replace("_", "-")
-        raise ValueError(f"{flag} must be {rule}, got {getattr(config, name)!r}")
-
-
-def finite(value: float) -> float:
-    """`value`, or NaN when it is infinite, so that NaN and infinity fail every range check."""
-    return value if math.isfinite(value) else math.nan
 
 
 class RecurrentLM(nn.Module):
@@ -301,18 +293,17 @@ def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) 
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
-def load_resume(out: Path, config: LMConfig, stage: str, shaping: tuple[str, ...]) -> dict[str, Any]:
-    """The resume checkpoint in `out`, after checking that every model- or data-shaping option
-    (`shaping`) is the one the run was started with: a resumed run must continue the same run."""
+def load_resume(out: Path, config: LMConfig, stage: str) -> dict[str, Any]:
+    """The resume checkpoint in `out`, after checking that every option marked `shaping=True` in the
+    config's class is the one the run was started with: a resumed run must continue the same run."""
     path = out / RESUME_FILE
     checkpoint = load_checkpoint(path, expected_stage=stage)
     saved = checkpoint["config"]
-    for name in shaping:
+    for name in shaping_options(type(config)):
         if name in saved and saved[name] != getattr(config, name):
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} is {getattr(config, name)!r} but the run to resume used "
-                             f"{saved[name]!r}: resume with {flag} {saved[name]}, or start a fresh run "
-                             "without --resume")
+            raise ValueError(f"{flag(name)} is {getattr(config, name)!r} but the run to resume used "
+                             f"{saved[name]!r}: resume with {flag(name)} {saved[name]}, or start a fresh "
+                             "run without --resume")
     return checkpoint
 
 
