@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from AgentLLM.features import FeatureScaler, observation_features, warm_up_days
+from AgentLLM.features import FeatureScaler, add_extra_channels, observation_features, warm_up_days
 
 SPLITS = ("train", "validation", "test")
 HALVES = ("select", "guard")  # of the validation split
@@ -105,8 +105,10 @@ def chronological_spans(first: int, stop: int, train_fraction: float, validation
     return spans
 
 
-def prepare_market(prices: pd.DataFrame, spec: MarketSpec) -> Market:
-    """Fill prices, features scaled on the train split only, and the split borders."""
+def prepare_market(prices: pd.DataFrame, spec: MarketSpec, extra: pd.DataFrame | None = None) -> Market:
+    """Fill prices, features scaled on the train split only, and the split borders. `extra`: more
+    channels on the prices' index, each known at its day's close (AgentLLM/text.py's text channel),
+    appended before scaling so the scaler standardises them with the train rows too."""
     if "Close" not in prices.columns:
         raise ValueError("the prices have no Close column: give a CSV with Date and Close (and ideally Open)")
     close = prices["Close"].to_numpy(dtype=float)
@@ -117,6 +119,8 @@ def prepare_market(prices: pd.DataFrame, spec: MarketSpec) -> Market:
     if fill == "next_close":
         open_ = close.copy()
     frame = observation_features(prices, n_returns=spec.n_returns)
+    if extra is not None:
+        frame = add_extra_channels(frame, extra)
     first = max(warm_up_days(spec.n_returns), int(np.argmax(frame.notna().all(axis=1).to_numpy())))
     borders = chronological_spans(first, len(close) - 1, spec.train_fraction, spec.validation_fraction)
     train_start, train_stop = borders["train"]

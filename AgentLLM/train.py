@@ -4,6 +4,7 @@ number can be recomputed from one CSV.
 
     python AgentLLM/train.py                              # GOOG: PPO, A2C, DQN x 3 seeds + baselines
     python AgentLLM/train.py --csv prices.csv --cost-bps 5
+    python AgentLLM/train.py --csv prices.csv --text-column headline   # + the day's text, read by Stage 5
     python AgentLLM/train.py --algorithms ppo --seeds 5 --action-mode long_flat
     python AgentLLM/train.py --preset tiny                # seconds: checks the plumbing, not the agent
     python AgentLLM/evaluate.py --out outputs/AgentLLM --cost-bps 25   # re-score the saved positions
@@ -73,6 +74,12 @@ class AgentConfig:
     end: str | None = option(None, "last date to use, YYYY-MM-DD")
     source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto",
                          choices=SOURCES)
+    text_column: str | None = option(None, "a column of --csv holding each day's text (known by its close): "
+                                           "read by Stage 5's sentiment model into three class "
+                                           "probabilities that join the observation (AgentLLM/text.py)")
+    llmind_run: str = option(str(output_dir("LLMind")), "--text-column: the LLMind run folder whose "
+                                                        "fine-tuned model reads the text; without a saved "
+                                                        "run, Stage 5's frozen MiniLM + logistic regression")
     train_fraction: float = option(0.70, "oldest share of decision days: the agents learn here")
     validation_fraction: float = option(0.15, "next share: checkpoints and choices (first half), the guard "
                                               "(second half); the rest is test")
@@ -107,6 +114,9 @@ class AgentConfig:
 
     def validate(self) -> None:
         self.algorithm_list()
+        if self.text_column and not self.csv:
+            raise ValueError("--text-column reads a column of your price file: give --csv too (GOOG's "
+                             "embedded prices have no dated text)")
         for flag, value, low in (("seeds", self.seeds, 1), ("timesteps", self.timesteps, 64),
                                  ("eval-every", self.eval_every, 1),
                                  ("episode-length", self.episode_length, 2), ("n-envs", self.n_envs, 1),
@@ -193,8 +203,13 @@ def run(config: AgentConfig) -> dict[str, Any]:
     config.validate()
     prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
                          source=config.source)
+    text, text_info = None, "unavailable: no dated text offline for these prices"
+    if config.text_column:
+        from AgentLLM.text import channel_from_csv
+
+        text, text_info = channel_from_csv(config.csv, config.text_column, prices.index, config.llmind_run)
     market = prepare_market(prices, MarketSpec(config.n_returns, config.train_fraction,
-                                               config.validation_fraction))
+                                               config.validation_fraction), extra=text)
     settings = config.settings()
     with runtime.torch_settings(config.threads), run_transaction(config.out) as staging:
         started = time.perf_counter()
@@ -236,7 +251,7 @@ def run(config: AgentConfig) -> dict[str, Any]:
             "data": {"source": source_name(config),
                      "rows": market.n_days, "first_decision": str(market.dates[market.first_day].date()),
                      "features": market.feature_names,
-                     "text_channel": "unavailable: no dated text offline for these prices",
+                     "text_channel": text_info,
                      "forecast_channel": "not built yet (see AgentLLM/README.md)"},
             "splits": {name: {"first_decision": str(market.dates[a].date()),
                               "last_decision": str(market.dates[b - 1].date()), "days": b - a}
