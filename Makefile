@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-lag bench-long-range walk-forward clean
+.PHONY: install demo test lint bench bench-lag bench-agent bench-long-range walk-forward clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ bench: install
 # Do the networks learn a planted lag-k signal? Both stages on synthetic series (about 40 minutes).
 bench-lag: install
 	$(PY) benchmarks/bench_lag.py
+
+# Does the RL agent (Stage 6) find a planted lag-k signal, beside the oracle that knows it, and nothing in a
+# random walk? 12 AgentLLM runs, two at a time (30 to 50 minutes on 2 cores; see benchmarks/README.md).
+bench-agent: install
+	$(PY) benchmarks/bench_agent.py
 
 # Long-range memory: lags k = 1 .. 250 and a rare-marker family, LSTM vs Transformer at equal epochs and
 # equal wall clock, beside AR(k) and the oracle (about 75 minutes on 2 cores; see CodeLLM/README.md).
