@@ -49,7 +49,7 @@ from AgentLLM.agents import ALGORITHMS, AgentResult, AgentSettings, decision_imp
 from AgentLLM.env import ACTION_MODES
 from AgentLLM.market import FILLS, SPLITS, Market, MarketSpec, prepare_market
 from AgentLLM.scoring import TRADING_DAYS, score_policies, score_span
-from common.config import option, parse_config, run_cli
+from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.forecast.prices import SOURCES, load_prices
 from common.paths import output_dir
 from common.runs import run_transaction, write_json
@@ -97,7 +97,8 @@ class AgentConfig:
     guard_alpha: float = option(0.05, "the guard keeps the agent if the bootstrap p-value of 'no Sharpe "
                                       "lead over buy-and-hold' on the guard half is below this")
     bootstrap_reps: int = option(1000, "stationary-bootstrap resamples for every interval")
-    threads: int = option(1, "PyTorch threads: the policy networks are tiny, one thread is fastest")
+    threads: int = option(1, "PyTorch threads (0: one per physical core); the policy networks are tiny, one "
+                                "thread is fastest")
     out: str = option(str(output_dir(STAGE)), "run folder for results, positions and plots")
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing)")
 
@@ -117,17 +118,13 @@ class AgentConfig:
         if self.text_column and not self.csv:
             raise ValueError("--text-column reads a column of your price file: give --csv too (GOOG's "
                              "embedded prices have no dated text)")
-        for flag, value, low in (("seeds", self.seeds, 1), ("timesteps", self.timesteps, 64),
-                                 ("eval-every", self.eval_every, 1),
-                                 ("episode-length", self.episode_length, 2), ("n-envs", self.n_envs, 1),
-                                 ("n-returns", self.n_returns, 1),
-                                 ("bootstrap-reps", self.bootstrap_reps, 10)):
-            if value < low:
-                raise ValueError(f"--{flag} must be at least {low}, got {value}")
-        if not (math.isfinite(self.cost_bps) and 0 <= self.cost_bps < 1e4):
-            raise ValueError(f"--cost-bps must be in [0, 10000), got {self.cost_bps}")
-        if not 0 < self.guard_alpha < 1:
-            raise ValueError(f"--guard-alpha is a probability in (0, 1), got {self.guard_alpha}")
+        require_at_least(self, 1, "seeds", "eval_every", "n_envs", "n_returns")
+        require_at_least(self, 2, "episode_length")
+        require_at_least(self, 10, "bootstrap_reps")
+        require_at_least(self, 64, "timesteps")
+        require(self, 0 <= finite(self.cost_bps) < 1e4, "cost_bps", "in [0, 10000) basis points per side")
+        require(self, 0 < finite(self.guard_alpha) < 1, "guard_alpha", "a probability in (0, 1)")
+        require(self, 0 <= self.threads <= 1024, "threads", "0 (one per physical core) to 1024")
 
     def settings(self) -> AgentSettings:
         return AgentSettings(timesteps=self.timesteps, eval_every=self.eval_every,
