@@ -50,7 +50,7 @@ from AgentLLM.env import ACTION_MODES
 from AgentLLM.market import FILLS, SPLITS, Market, MarketSpec, prepare_market
 from AgentLLM.scoring import TRADING_DAYS, score_policies, score_span
 from common.config import finite, option, parse_config, require, require_at_least, run_cli
-from common.forecast.prices import SOURCES, load_prices
+from common.forecast.prices import PriceOptions
 from common.paths import output_dir
 from common.runs import run_transaction, write_json
 from common.seed import set_seed
@@ -61,19 +61,14 @@ BASELINES = ("flat", "buy_and_hold", "sma_20_50", "supervised", "random")
 
 
 @dataclass
-class AgentConfig:
+class AgentConfig(PriceOptions):
     # tiny: one short PPO run that still writes every file of a real run
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": dict(algorithms="ppo", seeds=1, timesteps=1024, eval_every=512, bootstrap_reps=100,
                      episode_length=64),
     }
-    ticker: str = option("GOOG", "ticker symbol; GOOG ships in data/ so the default runs offline")
     csv: str | None = option(None, "read prices from this CSV instead (Date and Close; Open for next-open "
                                    "fills, else fills at the next close)")
-    start: str | None = option(None, "first date to use, YYYY-MM-DD")
-    end: str | None = option(None, "last date to use, YYYY-MM-DD")
-    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto",
-                         choices=SOURCES)
     text_column: str | None = option(None, "a column of --csv holding each day's text (known by its close): "
                                            "read by Stage 5's sentiment model into three class "
                                            "probabilities that join the observation (AgentLLM/text.py)")
@@ -169,10 +164,6 @@ def agent_summary(agents: list[AgentResult], table: dict[str, dict[str, Any]]) -
     return summary
 
 
-def source_name(config: AgentConfig) -> str:
-    return f"csv:{config.csv}" if config.csv else f"{config.source}:{config.ticker.upper()}"
-
-
 def every_trial(agents: list[AgentResult], supervised: policies.SupervisedPolicy) -> list[dict[str, Any]]:
     """Every configuration that could have been chosen, with its select Sharpe: each checkpoint of each
     agent and each (C, band) of the supervised policy. The deflated Sharpe counts them all."""
@@ -198,8 +189,7 @@ def positions_frame(market: Market, policies_by_name: dict[str, np.ndarray]) -> 
 def run(config: AgentConfig) -> dict[str, Any]:
     """Train every agent and baseline as `config` says and write the run folder; returns metrics.json."""
     config.validate()
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
-                         source=config.source)
+    prices = config.load()
     text, text_info = None, "unavailable: no dated text offline for these prices"
     if config.text_column:
         from AgentLLM.text import channel_from_csv
@@ -245,7 +235,7 @@ def run(config: AgentConfig) -> dict[str, Any]:
         metrics = {
             "stage": STAGE, "cost_bps": config.cost_bps, "fill": market.fill, "fill_rule": FILLS[market.fill],
             "action_mode": config.action_mode,
-            "data": {"source": source_name(config),
+            "data": {"source": config.source_name(),
                      "rows": market.n_days, "first_decision": str(market.dates[market.first_day].date()),
                      "features": market.feature_names,
                      "text_channel": text_info,

@@ -11,18 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.config import option
-from common.forecast.prices import SOURCES, load_prices
+from common.forecast.prices import PriceOptions
 from common.forecast.windows import ForecastData, Standardizer, prepare_forecast_data
 
 
 @dataclass
-class ForecastDataConfig:
-    ticker: str = option("GOOG", "ticker symbol; GOOG ships in data/ so the default runs offline")
-    csv: str | None = option(None, "read prices from this CSV instead (needs Date and Close columns)")
-    start: str | None = option(None, "first date to use, YYYY-MM-DD")
-    end: str | None = option(None, "last date to use, YYYY-MM-DD")
-    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto",
-                         choices=SOURCES)
+class ForecastDataConfig(PriceOptions):
     lookback: int = option(60, "days of history per window: about three trading months")
     horizon: int = option(1, "forecast the close 1..horizon trading days ahead, all steps at once")
     train_fraction: float = option(0.70, "oldest share of days used for training")
@@ -37,9 +31,8 @@ class ForecastDataConfig:
 
 def data_info(config: ForecastDataConfig, prices: Any) -> dict[str, Any]:
     """The `data` block of metrics.json: where the prices came from and what they cover."""
-    source = f"csv:{config.csv}" if config.csv else f"{config.source}:{config.ticker.upper()}"
     return {
-        "source": source,
+        "source": config.source_name(),
         "rows": int(len(prices)),
         "first_date": str(prices.index[0].date()),
         "last_date": str(prices.index[-1].date()),
@@ -55,8 +48,7 @@ def load_forecast_data(
 ) -> tuple[ForecastData, dict[str, Any]]:
     """Load prices as the config says and turn them into windows of `target`
     (common.forecast.windows.TARGETS); returns (data, data_info)."""
-    prices = load_prices(config.ticker, csv=config.csv, start=config.start, end=config.end,
-                         source=config.source)
+    prices = config.load()
     data = prepare_forecast_data(
         prices, lookback=config.lookback, horizon=config.horizon,
         train_fraction=config.train_fraction, validation_fraction=config.validation_fraction,

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from common.config import option
 from common.paths import CACHE_DIR, DATA_DIR
 from common.runs import atomic_path
 
@@ -229,3 +231,22 @@ def load_prices(
     tried.append(f"cache {cached} (none)")
     raise ValueError(f"no prices for {ticker}. Tried: " + "; ".join(tried)
                      + ". Use --csv PATH to give a file.")
+
+
+@dataclass
+class PriceOptions:
+    """Which prices a run reads: the options every price stage shares (Stages 3, 4 and 6), as flags."""
+
+    ticker: str = option("GOOG", "ticker symbol; GOOG ships in data/ so the default runs offline")
+    csv: str | None = option(None, "read prices from this CSV instead (needs Date and Close columns)")
+    start: str | None = option(None, "first date to use, YYYY-MM-DD")
+    end: str | None = option(None, "last date to use, YYYY-MM-DD")
+    source: str = option("auto", "embedded data/, yfinance (needs internet; cached), or auto",
+                         choices=SOURCES)
+
+    def load(self) -> pd.DataFrame:
+        return load_prices(self.ticker, csv=self.csv, start=self.start, end=self.end, source=self.source)
+
+    def source_name(self) -> str:
+        """Where the prices came from, for metrics.json: "csv:PATH" or "SOURCE:TICKER"."""
+        return f"csv:{self.csv}" if self.csv else f"{self.source}:{self.ticker.upper()}"
