@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from common.forecast.indicators import bollinger, macd, rsi, sma
+from common.forecast.windows import TRADING_DAYS  # annualises: sigma_year = sigma_day * sqrt(252)
 
-TRADING_DAYS = 252  # to annualise a daily standard deviation: sigma_year = sigma_day * sqrt(252)
 VOLATILITY_DAYS = 20  # one trading month of returns for the realised volatility
 LONG_SMA_DAYS = 50  # the longest look-back, so it sets the warm-up
 DEFAULT_CLIP = 5.0  # standard deviations; see FeatureScaler

@@ -3,7 +3,7 @@ say how much of a Sharpe ratio is luck. Used by train.py and by evaluate.py (whi
 positions.csv, so both give the same numbers by construction).
 
     score_span(open_, close, positions, span, cost_bps)               performance over one split
-    test_statistics(open_, close, positions, benchmarks, span, ...)   bootstrap interval, PSR, break-even
+    test_statistics(open_, close, positions, log_ret, hold_ret, ...)   bootstrap interval, PSR, break-even
     score_policies(open_, close, policies, spans, cost_bps, ...)      all of it for a table of policies
 """
 
@@ -21,8 +21,6 @@ from common.trading.significance import (
     break_even_cost_bps,
     probabilistic_sharpe_ratio,
 )
-
-TRADING_DAYS = 252
 
 
 def score_span(open_: np.ndarray, close: np.ndarray, positions: np.ndarray, span: tuple[int, int],
@@ -44,10 +42,11 @@ def _bps(value: float) -> float | str:
     return value if math.isfinite(value) else "inf"
 
 
-def test_statistics(open_: np.ndarray, close: np.ndarray, positions: np.ndarray,
-                    benchmarks: dict[str, np.ndarray], span: tuple[int, int], cost_bps: float,
+def test_statistics(open_: np.ndarray, close: np.ndarray, positions: np.ndarray, log_ret: np.ndarray,
+                    hold_ret: np.ndarray, benchmarks: dict[str, np.ndarray], span: tuple[int, int],
                     seed: int, reps: int) -> dict[str, Any]:
-    """The statistics of one policy over one split against buy-and-hold and flat.
+    """The statistics of one policy over one split against buy-and-hold and flat, from the daily log
+    returns of the policy and of buy-and-hold over the split (`score_span`).
 
     sharpe_interval      stationary-bootstrap 95 % interval of the annualised Sharpe, and of its lead over
                          buy-and-hold with the one-sided p-value of "no lead" (paired days)
@@ -55,8 +54,6 @@ def test_statistics(open_: np.ndarray, close: np.ndarray, positions: np.ndarray,
     psr_vs_buy_and_hold  P(true Sharpe > buy-and-hold's measured Sharpe)
     break_even_bps       the cost per side at which the lead over flat / over buy-and-hold is gone
     """
-    _, log_ret = score_span(open_, close, positions, span, cost_bps)
-    _, hold_ret = score_span(open_, close, benchmarks["buy_and_hold"], span, cost_bps)
     simple, hold_simple = np.expm1(log_ret), np.expm1(hold_ret)
     hold_daily_sharpe = float(hold_simple.mean() / hold_simple.std(ddof=1))
     interval = bootstrap_sharpe_interval(simple, benchmark=hold_simple, reps=reps, seed=seed)
@@ -78,12 +75,15 @@ def score_policies(open_: np.ndarray, close: np.ndarray, policies: dict[str, np.
                    spans: dict[str, tuple[int, int]], cost_bps: float, seed: int = 0, reps: int = 1000,
                    statistics_on: tuple[str, ...] = ("test",)) -> dict[str, dict[str, Any]]:
     """{policy: {split: performance (+ statistics on the `statistics_on` splits)}} for every policy."""
+    hold_returns = {split: score_span(open_, close, policies["buy_and_hold"], spans[split], cost_bps)[1]
+                    for split in statistics_on}
     table: dict[str, dict[str, Any]] = {}
     for name, positions in policies.items():
         table[name] = {}
         for split, span in spans.items():
-            row: dict[str, Any] = score_span(open_, close, positions, span, cost_bps)[0]
+            row, log_ret = score_span(open_, close, positions, span, cost_bps)
             if split in statistics_on:
-                row.update(test_statistics(open_, close, positions, policies, span, cost_bps, seed, reps))
+                row.update(test_statistics(open_, close, positions, log_ret, hold_returns[split], policies,
+                                           span, seed, reps))
             table[name][split] = row
     return table

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.forecast.prices import _COLUMN_ALIASES  # the Date column is found as the prices find it
+from common.forecast.prices import canonical_column, parse_days  # Date found and read as prices do
 from common.paths import CACHE_DIR, output_dir
 
 CLASSES = ("negative", "neutral", "positive")  # LLMind.prepare_data.LABELS, in this order
@@ -60,18 +60,11 @@ def read_text_column(csv: str | Path, column: str, dates: pd.DatetimeIndex) -> p
         columns = ", ".join(map(str, frame.columns))
         raise ValueError(f"{path} has no column {column!r} (its columns: {columns}); name the text column "
                          "with --text-column")
-    date_columns = [name for name in frame.columns
-                    if _COLUMN_ALIASES.get("".join(str(name).split()).replace("_", "").lower()) == "Date"]
+    date_columns = [name for name in frame.columns if canonical_column(name) == "Date"]
     if not date_columns:
         raise ValueError(f"{path} has no Date column (its columns: {', '.join(map(str, frame.columns))})")
-    parsed = pd.to_datetime(frame[date_columns[0]], errors="coerce")
-    if parsed.isna().any():
-        first = frame[date_columns[0]][parsed.isna()].iloc[0]
-        raise ValueError(f"{path}: {int(parsed.isna().sum())} dates could not be read (first: {first!r}); "
-                         "use YYYY-MM-DD")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    texts = pd.Series(frame[column].str.strip().to_numpy(), index=pd.DatetimeIndex(parsed.dt.normalize()))
+    days_of_rows = parse_days(frame[date_columns[0]], str(path))
+    texts = pd.Series(frame[column].str.strip().to_numpy(), index=days_of_rows)
     texts = texts[~texts.index.duplicated(keep="last")]
     days = pd.DatetimeIndex(dates).normalize()
     aligned = texts.reindex(days).fillna("").astype(str)

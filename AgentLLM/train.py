@@ -48,9 +48,10 @@ from AgentLLM import policies
 from AgentLLM.agents import ALGORITHMS, AgentResult, AgentSettings, decision_importance, train_agent
 from AgentLLM.env import ACTION_MODES
 from AgentLLM.market import FILLS, SPLITS, Market, MarketSpec, prepare_market
-from AgentLLM.scoring import TRADING_DAYS, score_policies, score_span
+from AgentLLM.scoring import score_policies, score_span
 from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.forecast.prices import PriceOptions
+from common.forecast.windows import TRADING_DAYS
 from common.paths import output_dir
 from common.runs import run_transaction, write_json
 from common.seed import set_seed

@@ -44,15 +44,32 @@ def check_ticker(ticker: str) -> str:
     return ticker.upper()
 
 
+def canonical_column(name: object) -> str | None:
+    """The canonical name of a column we accept ("adj_close" -> "Adj Close"), or None for any other."""
+    return _COLUMN_ALIASES.get(re.sub(r"[\s_]", "", str(name)).lower())
+
+
+def parse_days(values: pd.Series, origin: str) -> pd.DatetimeIndex:
+    """Dates as days: parsed, time zone and time of day dropped; a ValueError names the first bad one."""
+    dates = pd.to_datetime(values, errors="coerce")
+    if dates.isna().any():
+        first = values[dates.isna()].iloc[0]
+        raise ValueError(f"{origin}: {int(dates.isna().sum())} dates could not be read (first: {first!r}); "
+                         "use YYYY-MM-DD")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    return pd.DatetimeIndex(dates.dt.normalize())
+
+
 def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Normalise a raw price table: canonical columns, DatetimeIndex `Date`, numeric, sorted, deduplicated."""
     if frame.empty:
         raise ValueError(f"{origin} has no rows: a price file needs a header and at least one row")
     renamed = {}
     for column in frame.columns:
-        key = re.sub(r"[\s_]", "", str(column)).lower()
-        if key in _COLUMN_ALIASES and _COLUMN_ALIASES[key] not in renamed.values():
-            renamed[column] = _COLUMN_ALIASES[key]
+        canonical = canonical_column(column)
+        if canonical is not None and canonical not in renamed.values():
+            renamed[column] = canonical
     frame = frame.rename(columns=renamed)
     if "Date" not in frame.columns and isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.rename_axis("Date").reset_index()
@@ -62,15 +79,8 @@ def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
                 f"{origin} has no {required} column (found: {', '.join(map(str, frame.columns))}); "
                 "a price file needs at least Date and Close columns"
             )
-    dates = pd.to_datetime(frame["Date"], errors="coerce")
-    if dates.isna().any():
-        first = frame["Date"][dates.isna()].iloc[0]
-        raise ValueError(f"{origin}: {int(dates.isna().sum())} dates could not be read (first: {first!r}); "
-                         "use YYYY-MM-DD")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_localize(None)
     columns = [c for c in [*PRICE_COLUMNS, "Adj Close"] if c in frame.columns]
-    prices = pd.DataFrame(index=pd.DatetimeIndex(dates.dt.normalize(), name="Date"))
+    prices = pd.DataFrame(index=pd.DatetimeIndex(parse_days(frame["Date"], origin), name="Date"))
     for column in columns:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce")
@@ -79,7 +89,7 @@ def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             position = int(bad.to_numpy().nonzero()[0][0])
             raise ValueError(
                 f"{origin}: column {column} has non-numeric values (first {raw.iloc[position]!r} on "
-                f"{dates.iloc[position].date()}); prices must be numbers"
+                f"{prices.index[position].date()}); prices must be numbers"
             )
         prices[column] = values.to_numpy(dtype=float)
     # A user's CSV may hold only Date and Close: derive what the indicators need, and say so.

@@ -28,12 +28,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def _as_series(values: ArrayLike, name: str) -> np.ndarray:
+def daily_series(values: ArrayLike, name: str, min_days: int = 1) -> np.ndarray:
+    """`values` as a 1-D float array of at least `min_days` finite values, or a ValueError saying why not."""
     array = np.asarray(values, dtype=float)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional (one value per day), got shape {array.shape}")
     if len(array) == 0:
         raise ValueError(f"{name} is empty: pass the days being scored")
+    if len(array) < min_days:
+        raise ValueError(f"{name} has {len(array)} days; at least {min_days} are needed")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds NaN or infinite values: drop or fill those days first")
     return array
@@ -76,9 +79,9 @@ def performance(log_returns: ArrayLike, held: ArrayLike, cost_paid: ArrayLike, p
 
     Raises ValueError on empty input, NaN, unequal lengths or fewer than 2 days.
     """
-    log_returns = _as_series(log_returns, "log_returns")
-    held = _as_series(held, "held")
-    cost_paid = _as_series(cost_paid, "cost_paid")
+    log_returns = daily_series(log_returns, "log_returns")
+    held = daily_series(held, "held")
+    cost_paid = daily_series(cost_paid, "cost_paid")
     if not (len(log_returns) == len(held) == len(cost_paid)):
         raise ValueError(f"log_returns, held and cost_paid must cover the same days, got lengths "
                          f"{len(log_returns)}, {len(held)} and {len(cost_paid)}")

@@ -25,23 +25,13 @@ from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
 from common.trading.backtest import BPS, daily_log_returns
+from common.trading.performance import daily_series
 
 SHARPE_NOTE = ("Over one year of daily data the standard error of an annualised Sharpe ratio is close to 1 "
                "(sqrt((1 + SR^2/2) / years)): differences smaller than that are noise.")
 
 EULER_MASCHERONI = 0.5772156649015329
 MAX_COST_BPS = 10_000.0  # 100 % per side: the break-even search never needs to look further
-
-
-def _returns(values: ArrayLike, name: str, min_days: int = 2) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (one return per day), got shape {array.shape}")
-    if len(array) < min_days:
-        raise ValueError(f"{name} has {len(array)} days; at least {min_days} are needed")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values: drop or fill those days first")
-    return array
 
 
 def _sharpe_daily(returns: np.ndarray) -> float:
@@ -87,9 +77,9 @@ def bootstrap_sharpe_interval(simple_returns: ArrayLike, benchmark: ArrayLike | 
 
     The same seed gives the same numbers.
     """
-    policy = _returns(simple_returns, "simple_returns", min_days=10)
+    policy = daily_series(simple_returns, "simple_returns", min_days=10)
     paired = benchmark is not None
-    reference = _returns(benchmark, "benchmark", min_days=10) if paired else np.zeros_like(policy)
+    reference = daily_series(benchmark, "benchmark", min_days=10) if paired else np.zeros_like(policy)
     if len(reference) != len(policy):
         raise ValueError(f"simple_returns and benchmark must cover the same days, got lengths {len(policy)} "
                          f"and {len(reference)}")
@@ -148,7 +138,7 @@ def probabilistic_sharpe_ratio(simple_returns: ArrayLike, benchmark_sharpe: floa
     γ4 the non-excess kurtosis (3 for a normal) of the returns. Negative skew and fat tails widen the
     denominator, so the same Sharpe is less convincing. PSR = 0.5 when SR = SR*.
     """
-    returns = _returns(simple_returns, "simple_returns", min_days=3)
+    returns = daily_series(simple_returns, "simple_returns", min_days=3)
     if not math.isfinite(benchmark_sharpe):
         raise ValueError(f"benchmark_sharpe must be a finite daily Sharpe ratio, got {benchmark_sharpe}")
     sharpe, skew, kurtosis = _sharpe_and_moments(returns)
@@ -165,7 +155,7 @@ def expected_max_sharpe(trial_sharpes: ArrayLike) -> float:
     with V the sample variance (ddof=1) of the trials' daily Sharpes and γ the Euler-Mascheroni
     constant (Bailey & López de Prado 2014). One trial has nothing to select from: SR*₀ = 0.
     """
-    trials = _returns(trial_sharpes, "trial_sharpes", min_days=1)
+    trials = daily_series(trial_sharpes, "trial_sharpes", min_days=1)
     n_trials = len(trials)
     if n_trials == 1:
         return 0.0
@@ -186,7 +176,7 @@ def deflated_sharpe_ratio(simple_returns: ArrayLike, trial_sharpes: ArrayLike,
 
     Returns a dict: dsr, n_trials, expected_max_sharpe_daily, expected_max_sharpe_annualised.
     """
-    trials = _returns(trial_sharpes, "trial_sharpes", min_days=1)
+    trials = daily_series(trial_sharpes, "trial_sharpes", min_days=1)
     threshold = expected_max_sharpe(trials)
     return {
         "dsr": probabilistic_sharpe_ratio(simple_returns, threshold),
