@@ -53,10 +53,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from AgentLLM.market import Market, MarketSpec, prepare_market
-from AgentLLM.scoring import TRADING_DAYS, score_span
+from AgentLLM.scoring import score_span
 from common.config import build_parser, option, preset_config, require, require_at_least, run_cli
 from common.forecast.prices import load_prices
 from common.forecast.synthetic import lag_return_series, oracle_log_returns
+from common.forecast.windows import TRADING_DAYS
 from common.paths import output_dir
 from common.runs import read_json, write_json, write_text
 
