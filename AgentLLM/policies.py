@@ -12,6 +12,9 @@ that day's close from rows <= t only (NaN where it makes no decision). The backt
                       price-taker's decision hardly moves the market it sees next, so the problem is
                       nearly a contextual bandit: RL must show what it adds over this
     random_positions  random weights with a given rate of change: the agent's turnover without its skill
+    forecast_sign     the sign of a Stage 3/4 out-of-sample forecast (AgentLLM/forecast.py): long when it
+                      says up, short (flat for long_flat) when it says down, the market when it says
+                      nothing (a naive, zero forecast: where the stage's guard deploys naive)
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ def flat(market: Market) -> np.ndarray:
 
 def buy_and_hold(market: Market) -> np.ndarray:
     return _on_decision_days(market, np.ones(market.n_days))
+
+
+def forecast_sign(market: Market, forecast: np.ndarray, action_mode: str) -> np.ndarray:
+    """(n_days,) sign of the forecast log return of day t+1 made at the close of t. A zero forecast has
+    no direction: hold the market then, as the agent's guard falls back to buy-and-hold."""
+    down = 0.0 if action_mode == "long_flat" else -1.0
+    values = np.where(forecast > 0, 1.0, np.where(forecast < 0, down, 1.0))
+    return _on_decision_days(market, values)
 
 
 def sma_crossover(market: Market, fast: int = 20, slow: int = 50) -> np.ndarray:

@@ -5,6 +5,7 @@ number can be recomputed from one CSV.
     python AgentLLM/train.py                              # GOOG: PPO, A2C, DQN x 3 seeds + baselines
     python AgentLLM/train.py --csv prices.csv --cost-bps 5
     python AgentLLM/train.py --csv prices.csv --text-column headline   # + the day's text, read by Stage 5
+    python AgentLLM/train.py --forecast-models transformer  # + Stage 4's walk-forward forecasts
     python AgentLLM/train.py --algorithms ppo --seeds 5 --action-mode long_flat
     python AgentLLM/train.py --preset tiny                # seconds: checks the plumbing, not the agent
     python AgentLLM/evaluate.py --out outputs/AgentLLM --cost-bps 25   # re-score the saved positions
@@ -16,7 +17,7 @@ The recipe:
 3. the baselines decide on the same days: flat, buy-and-hold, SMA 20/50, a supervised logistic policy
    with a no-trade band chosen on "select", a random policy with the agent's turnover;
 4. as trained: the algorithm with the best median select Sharpe, its best seed. Guarded: that agent
-   only if a bootstrap on "guard" says it beats buy-and-hold, else buy-and-hold;
+   only if a bootstrap on "guard" says it beats buy-and-hold and cash, else buy-and-hold;
 5. every policy is scored on every split by one accounting (decide at the close, fill at the next
    open, pay --cost-bps on every change), test read once, with intervals, PSR and the deflated Sharpe.
 
@@ -47,6 +48,7 @@ from tqdm import tqdm
 from AgentLLM import policies
 from AgentLLM.agents import ALGORITHMS, AgentResult, AgentSettings, decision_importance, train_agent
 from AgentLLM.env import ACTION_MODES
+from AgentLLM.forecast import agent_columns, column_name, forecast_channels, save_channel
 from AgentLLM.market import FILLS, SPLITS, Market, MarketSpec, prepare_market
 from AgentLLM.scoring import score_policies, score_span
 from common.config import finite, option, parse_config, require, require_at_least, run_cli
@@ -66,7 +68,7 @@ class AgentConfig(PriceOptions):
     # tiny: one short PPO run that still writes every file of a real run
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": dict(algorithms="ppo", seeds=1, timesteps=1024, eval_every=512, bootstrap_reps=100,
-                     episode_length=64),
+                     episode_length=64, forecast_preset="tiny", forecast_folds=2),
     }
     csv: str | None = option(None, "read prices from this CSV instead (Date and Close; Open for next-open "
                                    "fills, else fills at the next close)")
@@ -76,6 +78,15 @@ class AgentConfig(PriceOptions):
     llmind_run: str = option(str(output_dir("LLMind")), "--text-column: the LLMind run folder whose "
                                                         "fine-tuned model reads the text; without a saved "
                                                         "run, Stage 5's frozen MiniLM + logistic regression")
+    forecast_models: str = option("", "comma-separated Stage 3/4 networks (transformer, lstm) whose next-day "
+                                      "forecasts join the observation and give sign baselines; each is "
+                                      "refitted walk-forward, so every forecast is out of sample "
+                                      "(AgentLLM/forecast.py; about 2 minutes per network on GOOG)")
+    forecast_folds: int = option(4, "walk-forward blocks of the forecast channel after a 30 % burn-in: "
+                                    "more blocks, fresher networks, more refits")
+    forecast_preset: str = option("", "the forecasting stages' preset (tiny: seconds, learns nothing)")
+    forecast_csv: str | None = option(None, "reuse the forecasts.csv of an earlier run on the same prices "
+                                            "instead of refitting the networks")
     train_fraction: float = option(0.70, "oldest share of decision days: the agents learn here")
     validation_fraction: float = option(0.15, "next share: checkpoints and choices (first half), the guard "
                                               "(second half); the rest is test")
@@ -90,8 +101,9 @@ class AgentConfig(PriceOptions):
     eval_every: int = option(2_000, "steps between checkpoint evaluations on the select half")
     episode_length: int = option(252, "days per training episode (one trading year), at random offsets")
     n_envs: int = option(1, "parallel training environments (subprocesses when > 1: one per spare core)")
-    guard_alpha: float = option(0.05, "the guard keeps the agent if the bootstrap p-value of 'no Sharpe "
-                                      "lead over buy-and-hold' on the guard half is below this")
+    guard_alpha: float = option(0.05, "the guard keeps the agent if the bootstrap p-values of 'no Sharpe "
+                                      "lead over buy-and-hold' and 'Sharpe <= 0' on the guard half are "
+                                      "both below this")
     bootstrap_reps: int = option(1000, "stationary-bootstrap resamples for every interval")
     threads: int = option(1, "PyTorch threads (0: one per physical core); the policy networks are tiny, one "
                                 "thread is fastest")
@@ -109,8 +121,22 @@ class AgentConfig(PriceOptions):
                              "continuous")
         return names
 
+    def forecast_model_list(self) -> list[str]:
+        from AgentLLM.forecast import FORECAST_MODELS
+
+        names = [name.strip().lower() for name in self.forecast_models.split(",") if name.strip()]
+        unknown = [name for name in names if name not in FORECAST_MODELS]
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(f"--forecast-models takes a comma-separated subset of "
+                             f"{', '.join(FORECAST_MODELS)}, got {self.forecast_models!r}")
+        return names
+
     def validate(self) -> None:
         self.algorithm_list()
+        if not self.forecast_model_list() and self.forecast_csv:
+            raise ValueError("--forecast-csv needs --forecast-models (the networks whose columns to read)")
+        require(self, self.forecast_preset in ("", "tiny"), "forecast_preset", "'' or tiny")
+        require_at_least(self, 1, "forecast_folds")
         if self.text_column and not self.csv:
             raise ValueError("--text-column reads a column of your price file: give --csv too (GOOG's "
                              "embedded prices have no dated text)")
@@ -128,6 +154,10 @@ class AgentConfig(PriceOptions):
                              action_mode=self.action_mode, n_envs=self.n_envs)
 
 
+def sign_policy(model: str, guarded: bool) -> str:
+    return f"sign_{model}" + ("_guarded" if guarded else "")
+
+
 def choose_agent(agents: list[AgentResult]) -> AgentResult:
     """The algorithm with the best median select Sharpe over its seeds, then its best seed there."""
     by_algorithm: dict[str, list[AgentResult]] = {}
@@ -139,16 +169,23 @@ def choose_agent(agents: list[AgentResult]) -> AgentResult:
 
 
 def guard(market: Market, as_trained: np.ndarray, hold: np.ndarray, config: AgentConfig) -> dict[str, Any]:
-    """Keep the agent only if, on the guard half, it beats buy-and-hold's Sharpe with p < alpha."""
+    """Keep the agent only if, on the guard half, it beats both buy-and-hold's Sharpe and cash (a Sharpe
+    of 0), each with a bootstrap p < alpha. Beating buy-and-hold alone is no skill when the market falls
+    (a random walk's falling guard half once "kept" an agent that knew nothing); requiring both is an
+    intersection-union test, so its level is still alpha."""
     span = market.span("guard")
     _, agent_ret = score_span(market.open_, market.close, as_trained, span, config.cost_bps)
     _, hold_ret = score_span(market.open_, market.close, hold, span, config.cost_bps)
-    interval = bootstrap_sharpe_interval(np.expm1(agent_ret), benchmark=np.expm1(hold_ret),
-                                         reps=config.bootstrap_reps, seed=config.seed)
-    kept = interval["p_value"] < config.guard_alpha
-    return {"kept": bool(kept), "rule": f"keep the agent if the stationary-bootstrap p-value of 'no Sharpe "
-            f"lead over buy-and-hold' on the guard half is < {config.guard_alpha}; else buy-and-hold",
-            "guard_days": span[1] - span[0], **interval}
+    versus_hold = bootstrap_sharpe_interval(np.expm1(agent_ret), benchmark=np.expm1(hold_ret),
+                                            reps=config.bootstrap_reps, seed=config.seed)
+    versus_cash = bootstrap_sharpe_interval(np.expm1(agent_ret), reps=config.bootstrap_reps, seed=config.seed)
+    p_value = max(versus_hold["p_value"], versus_cash["p_value"])
+    return {"kept": bool(p_value < config.guard_alpha),
+            "rule": f"keep the agent if the stationary-bootstrap p-values of 'no Sharpe lead over "
+                    f"buy-and-hold' and of 'Sharpe <= 0' on the guard half are both < {config.guard_alpha}; "
+                    "else buy-and-hold",
+            "guard_days": span[1] - span[0], **versus_hold, "p_value": p_value,
+            "p_value_vs_buy_and_hold": versus_hold["p_value"], "p_value_vs_cash": versus_cash["p_value"]}
 
 
 def agent_summary(agents: list[AgentResult], table: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -196,8 +233,16 @@ def run(config: AgentConfig) -> dict[str, Any]:
         from AgentLLM.text import channel_from_csv
 
         text, text_info = channel_from_csv(config.csv, config.text_column, prices.index, config.llmind_run)
+    models = config.forecast_model_list()
+    forecasts = None
+    if models:
+        forecasts = forecast_channels(prices, models, config.forecast_folds, config.seed,
+                                      config.forecast_preset, config.forecast_csv)
+    extra = [frame for frame in (text, forecasts and forecasts.frame[agent_columns(models)])
+             if frame is not None]
     market = prepare_market(prices, MarketSpec(config.n_returns, config.train_fraction,
-                                               config.validation_fraction), extra=text)
+                                               config.validation_fraction),
+                            extra=pd.concat(extra, axis=1) if extra else None)
     settings = config.settings()
     with runtime.torch_settings(config.threads), run_transaction(config.out) as staging:
         started = time.perf_counter()
@@ -217,6 +262,13 @@ def run(config: AgentConfig) -> dict[str, Any]:
         test_start, test_stop = market.span("test")
         rate = policies.change_rate(chosen.positions, test_start, test_stop)
         named["random"] = policies.random_positions(market, rate, config.action_mode, config.seed)
+        for model in models:  # the sign of each Stage 3/4 forecast, as trained and as its guard deploys it
+            for guarded in (False, True):
+                forecast = forecasts.frame[column_name(model, guarded)].to_numpy()
+                named[sign_policy(model, guarded)] = policies.forecast_sign(market, forecast,
+                                                                            config.action_mode)
+        baselines = [*BASELINES, *(sign_policy(model, guarded) for model in models
+                                   for guarded in (False, True))]
         verdict = guard(market, chosen.positions, named["buy_and_hold"], config)
         named["as_trained"] = chosen.positions
         named["guarded"] = chosen.positions if verdict["kept"] else named["buy_and_hold"]
@@ -240,14 +292,14 @@ def run(config: AgentConfig) -> dict[str, Any]:
                      "rows": market.n_days, "first_decision": str(market.dates[market.first_day].date()),
                      "features": market.feature_names,
                      "text_channel": text_info,
-                     "forecast_channel": "not built yet (see AgentLLM/README.md)"},
+                     "forecast_channel": forecasts.info if forecasts else "off (--forecast-models)"},
             "splits": {name: {"first_decision": str(market.dates[a].date()),
                               "last_decision": str(market.dates[b - 1].date()), "days": b - a}
                        for name, (a, b) in market.borders.items()},
             "chosen": {"agent": chosen.name, "select_sharpe": chosen.select_sharpe,
                        "best_step": chosen.best_step},
             "guard": verdict,
-            "policies": {name: table[name] for name in (*BASELINES, "as_trained", "guarded")},
+            "policies": {name: table[name] for name in (*baselines, "as_trained", "guarded")},
             "agents": {agent.name: {"select_sharpe": agent.select_sharpe, "best_step": agent.best_step,
                                     "steps_per_second": agent.steps_per_second, **table[agent.name]}
                        for agent in agents},
@@ -263,6 +315,8 @@ def run(config: AgentConfig) -> dict[str, Any]:
             "peak_rss_mib": runtime.peak_rss_mb(), "cpu": runtime.cpu_model(),
         }
         write_outputs(staging, config, market, named, agents, chosen, metrics, trials)
+        if forecasts is not None:
+            save_channel(forecasts, staging / "forecasts.csv")
     print_summary(metrics, config.out)
     return metrics
 
@@ -288,7 +342,7 @@ def write_outputs(staging: Path, config: AgentConfig, market: Market, named: dic
     days = market.dates[start + 1:stop + 1]
     log_navs = {name: np.cumsum(score_span(market.open_, market.close, named[name], (start, stop),
                                            config.cost_bps)[1])
-                for name in (*BASELINES, "as_trained", "guarded")}
+                for name in metrics["policies"]}
     plots.plot_equity(days, log_navs, staging / "equity.png",
                       title=f"test split, {config.cost_bps:g} bps per side: net asset value")
     shown = {"positions.png": ("guarded", "the deployed (guarded) policy on the test split")}
@@ -306,11 +360,13 @@ def write_outputs(staging: Path, config: AgentConfig, market: Market, named: dic
 
 def print_summary(metrics: dict[str, Any], out: str) -> None:
     print(f"\n{STAGE}: test split, {metrics['cost_bps']:g} bps per side, fills {metrics['fill']}")
-    print(f"{'policy':<14}{'Sharpe':>8}{'95% interval':>18}{'total return':>14}{'max DD':>9}{'turnover':>10}")
+    width = max(len(name) for name in metrics["policies"]) + 2
+    print(f"{'policy':<{width}}{'Sharpe':>8}{'95% interval':>18}{'total return':>14}{'max DD':>9}"
+          f"{'turnover':>10}")
     for name, splits in metrics["policies"].items():
         test = splits["test"]
         interval = "[{low:+.2f}, {high:+.2f}]".format(**test["sharpe_interval"])
-        print(f"{name:<14}{test['sharpe']:>8.2f}{interval:>18}"
+        print(f"{name:<{width}}{test['sharpe']:>8.2f}{interval:>18}"
               f"{test['total_return']:>14.1%}{test['max_drawdown']:>9.1%}{test['turnover']:>10.1f}")
     for algorithm, row in metrics["agent_summary"].items():
         print(f"{algorithm}: test Sharpe median {row['test_sharpe_median']:+.2f} over {row['seeds']} seeds "
