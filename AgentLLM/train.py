@@ -85,6 +85,8 @@ class AgentConfig(PriceOptions):
     forecast_folds: int = option(4, "walk-forward blocks of the forecast channel after a 30 % burn-in: "
                                     "more blocks, fresher networks, more refits")
     forecast_preset: str = option("", "the forecasting stages' preset (tiny: seconds, learns nothing)")
+    forecast_input: bool = option(True, "the agent reads the forecasts; --no-forecast-input keeps them for "
+                                        "the sign baselines only (the ablation's prices-only run)")
     forecast_csv: str | None = option(None, "reuse the forecasts.csv of an earlier run on the same prices "
                                             "instead of refitting the networks")
     train_fraction: float = option(0.70, "oldest share of decision days: the agents learn here")
@@ -238,8 +240,8 @@ def run(config: AgentConfig) -> dict[str, Any]:
     if models:
         forecasts = forecast_channels(prices, models, config.forecast_folds, config.seed,
                                       config.forecast_preset, config.forecast_csv)
-    extra = [frame for frame in (text, forecasts and forecasts.frame[agent_columns(models)])
-             if frame is not None]
+    read = forecasts.frame[agent_columns(models)] if forecasts and config.forecast_input else None
+    extra = [frame for frame in (text, read) if frame is not None]
     market = prepare_market(prices, MarketSpec(config.n_returns, config.train_fraction,
                                                config.validation_fraction),
                             extra=pd.concat(extra, axis=1) if extra else None)
