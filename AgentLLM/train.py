@@ -246,7 +246,7 @@ def run(config: AgentConfig) -> dict[str, Any]:
                                                config.validation_fraction),
                             extra=pd.concat(extra, axis=1) if extra else None)
     settings = config.settings()
-    with runtime.torch_settings(config.threads), run_transaction(config.out) as staging:
+    with runtime.torch_settings(config.threads), run_transaction(config.out, stage=STAGE) as staging:
         started = time.perf_counter()
         agents: list[AgentResult] = []
         jobs = [(name, config.seed + k) for name in config.algorithm_list() for k in range(config.seeds)]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AgentLLM import forecast, policies
+from AgentLLM import evaluate, forecast, policies
 from AgentLLM import train as agent_train
 from AgentLLM.market import MarketSpec, prepare_market
 from common.config import preset_config
@@ -41,7 +41,8 @@ def test_fold_borders_end_training_at_the_first_forecast_day():
 def test_each_fold_forecasts_its_block_from_windows_ending_that_day(prices):
     n_rows = N_DAYS - 33  # the forecast features' warm-up (common.forecast.windows.WARMUP_ROWS)
     edges = forecast.fold_origins(n_rows, 2)
-    data = prepare_forecast_data(prices, lookback=60, horizon=1, borders=forecast.fold_borders(edges[0], edges[1]))
+    borders = forecast.fold_borders(edges[0], edges[1])
+    data = prepare_forecast_data(prices, lookback=60, horizon=1, borders=borders)
     anchors = data.splits["test"].anchors
     assert anchors[0] == edges[0] and anchors[-1] == edges[1] - 1
     fitted = np.concatenate([data.splits[name].anchors for name in ("train", "validation")])
@@ -74,8 +75,9 @@ def test_no_future_row_changes_a_forecast(prices, channel):
     t = 33 + forecast.fold_origins(N_DAYS - 33, 2)[1] + 20  # inside the second block
     perturbed = forecast.walk_forward_channel(with_another_future(prices, t), "transformer", folds=2,
                                               overrides=TINY)
-    assert np.array_equal(perturbed.frame.iloc[: t + 1].to_numpy(), channel.frame.iloc[: t + 1].to_numpy())
-    assert not np.array_equal(perturbed.frame.iloc[t + 1 :].to_numpy(), channel.frame.iloc[t + 1 :].to_numpy())
+    before, after = channel.frame.to_numpy(), perturbed.frame.to_numpy()
+    assert np.array_equal(after[: t + 1], before[: t + 1])
+    assert not np.array_equal(after[t + 1 :], before[t + 1 :])
 
 
 def test_forecast_sign_holds_the_market_without_a_view(prices):
@@ -117,6 +119,16 @@ def test_a_tiny_run_with_the_forecast_channel(channel, prices, tmp_path):
     assert np.allclose(saved["forecast_transformer"], channel.frame["forecast_transformer"])
     frame = pd.read_csv(tmp_path / "run" / "positions.csv")
     assert {"sign_transformer", "sign_transformer_guarded"} <= set(frame.columns)
+    rescored = evaluate.rescore(tmp_path / "run")  # the sign baselines too, from positions.csv alone
+    for name in ("sign_transformer", "sign_transformer_guarded"):
+        assert np.isclose(rescored["policies"][name]["test"]["sharpe"],
+                          metrics["policies"][name]["test"]["sharpe"])
+    # --no-forecast-input: the same sign baselines, and an agent that does not read the forecast
+    blind = agent_train.run(preset_config(
+        agent_train.AgentConfig, "tiny", out=str(tmp_path / "blind"), csv=str(csv), timesteps=256,
+        eval_every=128, forecast_models="transformer", forecast_csv=str(forecasts), forecast_input=False))
+    assert "forecast_transformer" not in blind["data"]["features"]
+    assert blind["policies"]["sign_transformer"] == metrics["policies"]["sign_transformer"]
 
 
 @pytest.mark.parametrize("options, message", [

@@ -17,8 +17,10 @@ from common.paths import REPO_ROOT
 STAGES = ("TinyLLM", "SmaLLM", "MemoryLLM", "CodeLLM", "LLMind", "AgentLLM")
 # The one stage-to-stage import the roadmap asks for: the comparison calls Stage 3's public `run(config)`
 # (with its STAGE and MemoryConfig) through the map of forecasting stages, and reads its run folders.
-# Stage 6 reads the day's text with Stage 5's model, in one module (a whole stage named: any of its modules).
-ALLOWED_CROSSINGS = {("CodeLLM/stages.py", "MemoryLLM.train"), ("AgentLLM/text.py", "LLMind")}
+# Stage 6 reads the day's text with Stage 5's model, in one module (a whole stage named: any of its modules),
+# and Stages 3-4's forecasts through that map, in AgentLLM/forecast.py.
+ALLOWED_CROSSINGS = {("CodeLLM/stages.py", "MemoryLLM.train"), ("AgentLLM/text.py", "LLMind"),
+                     ("AgentLLM/forecast.py", "CodeLLM.stages")}
 
 # Run in a fresh interpreter: import the frameworks first (what *they* change on import is theirs),
 # snapshot every process-wide setting, import every module of the project, snapshot again.
@@ -138,6 +140,6 @@ def test_settings_made_for_a_run_are_put_back():
 
 def test_threads_default_to_the_physical_cores_of_this_machine():
     assert 1 <= runtime.physical_cores() <= (__import__("os").cpu_count() or 1)
-    assert runtime.resolve_threads(0) == runtime.physical_cores() and runtime.resolve_threads(3) == 3
+    assert runtime.resolve_threads(0) == runtime.physical_cores() and runtime.resolve_threads(1) == 1
     with pytest.raises(ValueError, match="threads must be 0"):
         runtime.resolve_threads(-1)
