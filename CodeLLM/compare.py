@@ -52,7 +52,7 @@ from common.forecast.plots import plot_lag_profiles
 from common.forecast.walk_forward import walk_forward
 from common.forecast.windows import TARGETS
 from common.paths import output_dir
-from common.runs import prepare_run_dir, read_json, write_json, write_text
+from common.runs import read_json, run_transaction, write_json, write_text
 
 # The settings that decide which windows and test targets a run saw: they must agree to compare.
 DATA_KEYS = ("ticker", "csv", "start", "end", "source", "lookback", "horizon", "train_fraction",
@@ -131,6 +131,8 @@ def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...], target: 
     if missing:
         return f"{run} has no {', '.join(missing)}"
     saved = read_json(run / "config.json")
+    if not isinstance(saved, dict):
+        return f"{run}/config.json holds a {type(saved).__name__}, not a run's options"
     for key in DATA_KEYS:
         if saved.get(key) != getattr(config, key):
             return (f"{run} was trained with {key}={saved.get(key)!r}, "
@@ -139,6 +141,36 @@ def mismatch(run: Path, config: CompareConfig, needed: tuple[str, ...], target: 
         return f"{run} forecasts {saved.get('target', 'price')}, the comparison wants {target}"
     if "forecasts" not in read_json(run / "metrics.json"):
         return f"{run}/metrics.json has no as-trained / guarded forecasts"
+    return None
+
+
+def run_metrics(path: Path, target: str = "price") -> dict[str, Any]:
+    """A stage's metrics.json, checked to hold what the comparison reads: a damaged file raises one
+    ValueError naming it and what is wrong, instead of a KeyError deep in the table."""
+    metrics = read_json(path)
+    problem = _metrics_problem(metrics, target)
+    if problem:
+        raise ValueError(f"{path} is damaged: {problem}; re-run the comparison with --retrain")
+    return metrics
+
+
+def _metrics_problem(metrics: Any, target: str) -> str | None:
+    if not isinstance(metrics, dict):
+        return f"it holds a {type(metrics).__name__}, not the object a run writes"
+    kinds = {"forecasts": dict, "guard": dict, "scored": dict, "baselines": dict, "features": list,
+             "lookback": int, "horizon": int, "series": str}
+    for key, kind in kinds.items():
+        if not isinstance(metrics.get(key), kind):
+            return f"{key!r} must be a {kind.__name__}, got {metrics.get(key)!r:.60}"
+    forecasts = ("as_trained", "guarded", *(("naive", "drift", "ar", "moving_average", "linear")
+                                            if target == "price" else ()))
+    for name in forecasts:
+        if not isinstance(metrics["forecasts"].get(name), dict):
+            return f"'forecasts' has no scores for {name!r}"
+    if not all(isinstance(scores, dict) for scores in metrics["baselines"].values()):
+        return "'baselines' must map each baseline to its scores"
+    if not isinstance(metrics["guard"].get("kept"), bool):
+        return "'guard' has no verdict ('kept': true or false)"
     return None
 
 
@@ -156,14 +188,15 @@ def ensure_runs(config: CompareConfig, target: str = "price") -> dict[str, dict[
         if reason:
             print(f"\n== training the {name}{'' if target == 'price' else f' for {target}'} ({reason}) ==")
             run_stage(stage_config)
-        metrics[name] = read_json(run / "metrics.json")
+        metrics[name] = run_metrics(run / "metrics.json", target)
     return metrics
 
 
-def check_same_targets(memory_run: Path, code_run: Path) -> tuple[Any, Any]:
-    """Both runs' 1-day predictions, after checking that they forecast the same dates and prices."""
-    lstm, transformer = (report.first_step(memory_run / "predictions.csv"),
-                         report.first_step(code_run / "predictions.csv"))
+def check_same_targets(memory_run: Path, code_run: Path, columns: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """Both runs' 1-day predictions (each with the forecasts `columns` besides the network's), after
+    checking that they forecast the same dates and prices."""
+    lstm, transformer = (report.first_step(memory_run / "predictions.csv", columns),
+                         report.first_step(code_run / "predictions.csv", columns))
     if not (lstm["date"].equals(transformer["date"])
             and np.allclose(lstm["actual"], transformer["actual"], rtol=1e-12)):
         raise ValueError(f"{memory_run} and {code_run} were scored on different test targets: "
@@ -221,7 +254,8 @@ def compare_target(config: CompareConfig, target: str, out: Path) -> dict[str, A
 
     metrics = ensure_runs(config, target)
     memory_config, code_config = stage_configs(config, target)
-    lstm, transformer = check_same_targets(Path(memory_config.out), Path(code_config.out))
+    lstm, transformer = check_same_targets(Path(memory_config.out), Path(code_config.out),
+                                           tuple(metrics["Transformer"]["baselines"]))
     guards = {name: metrics[name]["guard"] for name in ("LSTM", "Transformer")}
     code = metrics["Transformer"]
     actual = lstm["actual"].to_numpy()
@@ -292,17 +326,32 @@ def run(config: CompareConfig) -> dict[str, Any]:
     lookbacks = parse_lookbacks(config.speed_lookbacks)
     parse_targets(config.targets)  # a bad list fails before any training
     require_at_least(config, 0, "folds", "threads")
-    with runtime.torch_settings(config.threads), runtime.tensorflow_settings(config.threads, inter_op=1):
-        return compare(config, lookbacks)
+    check_separate_folders(config)
+    # The comparison is a run transaction like a stage's: a failed comparison leaves the last one intact.
+    with (runtime.torch_settings(config.threads), runtime.tensorflow_settings(config.threads, inter_op=1),
+          run_transaction(config.out, stage="comparison") as staging):
+        return compare(config, lookbacks, staging)
 
 
-def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
+def check_separate_folders(config: CompareConfig) -> None:
+    """Refuse an --out that is (or holds, or lies in) a run folder the comparison may train into:
+    each run replaces its own folder as a whole."""
+    out = Path(config.out).resolve()
+    for target in parse_targets(config.targets):
+        for name, folder in (("--memory-out", config.memory_out), ("--code-out", config.code_out)):
+            run = Path(target_folder(folder, target)).resolve()
+            if out == run or out in run.parents or run in out.parents:
+                raise ValueError(f"--out {config.out} overlaps the run folder {run} ({name}): the comparison "
+                                 "and each stage need folders of their own; choose another --out")
+
+
+def compare(config: CompareConfig, lookbacks: list[int], out: Path) -> dict[str, Any]:
+    """Train what is missing, compare both stages, and write the comparison into `out`."""
     started = time.perf_counter()
-    out = prepare_run_dir(config.out)
 
     metrics = ensure_runs(config)
     lstm_predictions, transformer_predictions = check_same_targets(Path(config.memory_out),
-                                                                   Path(config.code_out))
+                                                                   Path(config.code_out), ("naive", "drift"))
     code = metrics["Transformer"]
     result: dict[str, Any] = {
         "settings": {key: getattr(config, key) for key in (*DATA_KEYS, "seed")},
@@ -350,7 +399,7 @@ def compare(config: CompareConfig, lookbacks: list[int]) -> dict[str, Any]:
         print(f"\n{target}:\n" + report.markdown_table(part["table"], report.TARGET_COLUMNS[target]))
     if result.get("walk_forward"):
         print("\n" + report.walk_forward_markdown(result["walk_forward"]))
-    print(f"\ncomparison written to {out} in {result['seconds']:.0f} s")
+    print(f"\ncomparison written to {config.out} in {result['seconds']:.0f} s")
     return result
 
 

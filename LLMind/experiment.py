@@ -194,6 +194,8 @@ class Experiment:
         metrics["frozen_logreg"]["chosen_on_validation"] = frozen.chosen
         metrics["fine_tuned"].update(self._summary(self.tuned, c.trainable_layers))
         metrics["from_scratch"].update(self._summary(scratch, self.num_layers), budget=c.scratch_budget)
+        # Ctrl-C stops a training early and the run goes on: its results say so, as the other stages' do
+        metrics["interrupted"] = self.tuned.interrupted or scratch.interrupted
         for other in ("tfidf_logreg", "frozen_logreg", "from_scratch"):
             metrics[f"fine_tuned_vs_{other}"] = paired_difference(y_test, self.predictions, "fine_tuned",
                                                                   other, self.num_classes, draws)
@@ -205,7 +207,8 @@ class Experiment:
     @staticmethod
     def _summary(result: TrainResult, layers: int) -> dict[str, Any]:
         return {"trained_layers": layers, "steps": result.steps, "best_epoch": result.best_epoch,
-                "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.seconds}
+                "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.seconds,
+                "interrupted": result.interrupted}
 
     def learning_curve(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Test macro-F1 of TF-IDF, frozen and fine-tuned on smaller stratified training sets (the same
@@ -235,6 +238,7 @@ class Experiment:
             for name, values in predicted.items():
                 curve[name].append(macro_f1(y["test"], values, self.num_classes))
             curve["fine_tuned_steps"].append(result.steps)
+            metrics["interrupted"] = metrics["interrupted"] or result.interrupted
         for name in ("tfidf_logreg", "frozen_logreg", "fine_tuned"):
             curve[name].append(metrics[name]["macro_f1"])
         curve["fine_tuned_steps"].append(self.tuned.steps)

@@ -118,6 +118,7 @@ class TrainResult:
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C stopped training before its budget was spent
 
 
 def _optimizer(model: SentenceClassifier, settings: TrainSettings) -> torch.optim.Optimizer:
@@ -189,6 +190,7 @@ def train_classifier(model: SentenceClassifier, train_items: Sequence[torch.Tens
                 state = model.state_dict()
                 best_state = {name: state[name].detach().clone() for name in trainable}
     except KeyboardInterrupt:
+        result.interrupted = True
         log("  interrupted: keeping the best epoch so far")
     if best_state:
         model.load_state_dict(best_state, strict=False)

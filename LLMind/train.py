@@ -69,7 +69,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
     from common.runs import run_transaction
     from LLMind.experiment import Experiment
 
-    with runtime.torch_settings(config.threads) as threads, run_transaction(config.out) as staging:
+    with (runtime.torch_settings(config.threads) as threads,
+          run_transaction(config.out, stage="LLMind") as staging):
         started = time.perf_counter()
         experiment = Experiment(config, data, out_of_domain, classes, staging)
         metrics = experiment.run()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from common.forecast.windows import ForecastData, Windows
+from common.memory import require_memory
+from common.runs import new_temporary_file
 from MemoryLLM.model import build_model
 
 WEIGHTS_FILE = "model.weights.h5"  # the as-trained network (best epoch): what evaluate.py loads
@@ -67,6 +69,19 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy | None:
     if name == "multiworker":  # reads TF_CONFIG: the cluster's workers and which one this is
         return tf.distribute.MultiWorkerMirroredStrategy()
     return None
+
+
+def check_memory(config: Any, data: ForecastData) -> None:
+    """Refuse an LSTM whose training cannot fit in memory, counted from the config before Keras builds
+    anything. Each layer holds 4 gates, each with a kernel (inputs x units), a recurrent kernel (units x
+    units) and a bias; a training step keeps every gate and the two states of every day for backward."""
+    inputs = data.n_features + (config.lookback if config.day_clock else 0)  # the day clock adds one-hots
+    parameters, activations = config.units * data.horizon + data.horizon, 0  # the head
+    for layer in range(config.layers):
+        layer_inputs = inputs if layer == 0 else config.units
+        parameters += 4 * config.units * (layer_inputs + config.units + 1)
+        activations += 4 * config.batch_size * config.lookback * (layer_inputs + 6 * config.units)  # float32
+    require_memory("the LSTM", parameters, activations, "lower --units, --layers, --batch-size or --lookback")
 
 
 class KerasLSTMForecaster:
@@ -119,14 +134,26 @@ class KerasLSTMForecaster:
         self.model.set_weights(state)
 
     def save(self, path: Path) -> None:
-        """Weights only, via a uniquely named temporary file (Keras wants the .weights.h5 suffix)."""
-        fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".weights.h5", dir=path.parent)
-        os.close(fd)
+        """Weights only, via a uniquely named temporary file (Keras wants the .weights.h5 suffix).
+
+        HDF5 fails badly on a full disk (a RuntimeError with a paragraph of C state, or a crash), so
+        the free space is checked first and a failed write becomes one line naming the file."""
+        # the weights, Adam's two moments of each, and HDF5's own bookkeeping
+        needed = 3 * sum(weight.nbytes for weight in self.model.get_weights()) + 2**20
+        free = shutil.disk_usage(path.parent).free
+        if free < needed:
+            raise ValueError(f"not enough free space for {path}: about {needed / 2**20:.1f} MiB are needed "
+                             f"and {free / 2**20:.1f} MiB are free; free some space or choose another --out")
+        partial = new_temporary_file(path, suffix=".weights.h5")
         try:
             self.model.save_weights(partial, overwrite=True)
             os.replace(partial, path)
+        except (OSError, RuntimeError) as error:  # h5py reports a failed write as either
+            reason = str(error).splitlines()[0][:160]
+            raise ValueError(f"could not write {path} ({reason}): check the free space and the permissions "
+                             "of the folder, or choose another --out") from None
         finally:
-            Path(partial).unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
 
     def load(self, path: Path) -> None:
         try:

@@ -20,7 +20,12 @@ and the value given:
 
     def validate(self) -> None:
         require_at_least(self, 1, "lookback", "epochs")      # --lookback must be at least 1, got 0
+        require_learning_rate(self, "learning_rate")         # positive, at most 1
         require(self, 0 <= finite(self.dropout) < 1, "dropout", "in [0, 1)")
+
+Before any `validate()`, `require_types` holds every option to its declared type, and every float
+option to a finite value (NaN and infinity pass no range check): the one check all stages share, run
+on the flags (`preset_config`) and on a saved config read back (`config_from_dict`).
 
 An option marked `option(..., shaping=True)` shapes the model or the data it reads: `shaping_options`
 lists them, and a resumed run must keep every one.
@@ -30,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import math
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -73,10 +80,49 @@ def require_at_least(config: Any, minimum: int, *names: str) -> None:
         require(config, getattr(config, name) >= minimum, name, rule)
 
 
+def require_learning_rate(config: Any, *names: str) -> None:
+    """`require` for AdamW learning rates: each option in `names` must be positive and at most 1 (Adam
+    moves every weight by about the rate each step, so a rate above 1 only diverges)."""
+    for name in names:
+        rate = finite(getattr(config, name))
+        require(config, 0 < rate <= 1, name, "a positive rate of at most 1, e.g. 3e-3")
+
+
 def finite(value: float) -> float:
     """`value`, or NaN when it is infinite, so that NaN and infinity fail every range check:
     `require(config, finite(config.learning_rate) > 0, ...)`."""
     return value if math.isfinite(value) else math.nan
+
+
+# What a value of each simple option type must be, in words for an error message.
+_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def type_problem(value: Any, annotation: Any) -> str | None:
+    """What `value` must be to serve as an option declared `annotation` ("a whole number", "a finite
+    number", ...), or None when it serves. Only the simple types (bool, int, float, str, optional or
+    not) are checked; an int serves as a float, a bool serves as nothing but a bool."""
+    kind, optional = _base_type(annotation)
+    if value is None and optional or kind not in _EXPECTED:
+        return None
+    if kind is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return _EXPECTED[float]
+        return None if math.isfinite(value) else "a finite number"
+    if kind is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else _EXPECTED[int]
+    return None if isinstance(value, kind) else _EXPECTED[kind]
+
+
+def require_types(config: Any) -> None:
+    """Refuse an option of `config` whose value is not of its declared type, or a float option that is
+    NaN or infinite: `--learning-rate nan` raises `ValueError("--learning-rate must be a finite number,
+    got nan")`. `preset_config` runs it on every config built from flags, before `validate()`."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        problem = type_problem(getattr(config, field.name), hints[field.name])
+        if problem:
+            raise ValueError(f"{flag(field.name)} must be {problem}, got {getattr(config, field.name)!r}")
 
 
 def _base_type(annotation: Any) -> tuple[type, bool]:
@@ -102,7 +148,9 @@ def preset_config(config_cls: type[T], preset: str = "", **options: Any) -> T:
     values = {**presets.get(preset, {}), **options}
     if preset:
         values["preset"] = preset
-    return config_cls(**values)
+    config = config_cls(**values)
+    require_types(config)
+    return config
 
 
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
@@ -144,17 +192,44 @@ def parse_config(config_cls: type[T], argv: Sequence[str] | None = None, descrip
     return preset_config(config_cls, given.pop("preset", ""), **given)
 
 
-def config_from_dict(config_cls: type[T], payload: dict[str, Any]) -> T:
+def config_from_dict(config_cls: type[T], payload: Any, source: str = "the saved config") -> T:
     """Rebuild a config saved with a run, ignoring saved keys that are not fields of `config_cls` (an
-    option since removed), so every saved run still loads."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in payload.items() if k in names})
+    option since removed), so every saved run still loads. Every saved value must have its option's
+    type: a hand-edited `"lookback": "60"`, or a file that is not an object of options at all, raises
+    one ValueError naming `source` (the file) and the option."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"{source} holds a {type(payload).__name__}, not the object of options a run saves: "
+                         "re-train to recreate it")
+    hints = typing.get_type_hints(config_cls)
+    values = {}
+    for field in dataclasses.fields(config_cls):
+        if field.name not in payload:
+            continue
+        value = payload[field.name]
+        problem = type_problem(value, hints[field.name])
+        if problem:
+            raise ValueError(f"{source}: option {field.name!r} must be {problem}, got {value!r}: fix the "
+                             "file or re-train to recreate it")
+        kind, _ = _base_type(hints[field.name])
+        values[field.name] = float(value) if kind is float and value is not None else value
+    return config_cls(**values)
 
 
 def run_cli(main: Callable[[], Any]) -> None:
     """Run a script's `main()`; a bad input (ValueError / FileNotFoundError, whose messages say what
-    was wrong and how to fix it) prints one `error: ...` line and exits with status 1, no traceback."""
+    was wrong and how to fix it) prints one `error: ...` line and exits with status 1, no traceback.
+    So does a failed write (a full disk, a folder without permission); a Ctrl-C that reaches here
+    (a second one, during the final evaluation) exits with status 130."""
     try:
         main()
     except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:
+        print("error: stopped by Ctrl-C before the run finished", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" writing {error.filename}" if error.filename else ""
+            raise SystemExit(f"error: no space left on the disk{where}: free some space (or choose another "
+                             "--out) and run again") from None
         raise SystemExit(f"error: {error}") from None

@@ -18,6 +18,7 @@ so a notebook or a test that imports or calls it keeps its own settings afterwar
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -89,12 +90,37 @@ def peak_rss_mb() -> float:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
-def resolve_threads(threads: int) -> int:
-    """`threads` as asked, with 0 meaning one per physical core of this machine, shared among the
-    processes `torchrun` started on it (LOCAL_WORLD_SIZE)."""
+def usable_cpus() -> int:
+    """The CPUs (hardware threads) this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def cap_threads(threads: int) -> int:
+    """`threads`, but no more than the CPUs this process may use: asking OpenMP for 100,000 threads
+    crashes the process, and more threads than CPUs only contend. Says so when it cuts the number."""
     if threads < 0:
         raise ValueError(f"threads must be 0 (one per core) or more, got {threads}")
-    return threads or max(1, physical_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    cpus = usable_cpus()
+    if threads > cpus:
+        _say_capped(threads, cpus)
+        return cpus
+    return threads
+
+
+@functools.cache
+def _say_capped(threads: int, cpus: int) -> None:
+    """Say once per process (not at every `torch_settings` block) that --threads was cut."""
+    print(f"--threads {threads} is more than the {cpus} CPUs this machine gives this process: using {cpus}",
+          file=sys.stderr)
+
+
+def resolve_threads(threads: int) -> int:
+    """`threads` as asked (at most the CPUs there are), with 0 meaning one per physical core of this
+    machine, shared among the processes `torchrun` started on it (LOCAL_WORLD_SIZE)."""
+    return cap_threads(threads) or max(1, physical_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
 
 
 @contextlib.contextmanager
@@ -137,6 +163,7 @@ def tensorflow_settings(intra_op: int = 0, inter_op: int = 0) -> Iterator[None]:
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.ERROR)
+    intra_op, inter_op = cap_threads(intra_op), cap_threads(inter_op)
     with contextlib.suppress(RuntimeError):
         if intra_op:
             tf.config.threading.set_intra_op_parallelism_threads(intra_op)

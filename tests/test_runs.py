@@ -40,13 +40,26 @@ def test_a_failing_run_leaves_the_previous_run_byte_identical(tmp_path, capsys):
     out = tmp_path / "run"
     good_run(out)
     before = snapshot(out)
+    with pytest.raises(RuntimeError, match="boom"), run_transaction(out, resume_file="resume.pt") as staging:
+        (staging / "metrics.json").write_text("half")
+        raise RuntimeError("boom")
+    assert snapshot(out) == before
+    assert "continue with --resume" in capsys.readouterr().err
+    assert (tmp_path / ".run.partial" / "metrics.json").read_text() == "half"  # kept for --resume
+    assert not (tmp_path / ".run.lock").exists()
+
+
+def test_a_failed_run_that_cannot_be_resumed_leaves_no_partial_folder_and_no_resume_advice(tmp_path, capsys):
+    out = tmp_path / "run"
+    good_run(out)
+    before = snapshot(out)
     with pytest.raises(RuntimeError, match="boom"), run_transaction(out) as staging:
         (staging / "metrics.json").write_text("half")
         raise RuntimeError("boom")
     assert snapshot(out) == before
-    assert "is unchanged" in capsys.readouterr().err
-    assert (tmp_path / ".run.partial" / "metrics.json").read_text() == "half"  # kept for --resume
-    assert not (tmp_path / ".run.lock").exists()
+    error = capsys.readouterr().err
+    assert "is unchanged" in error and "--resume" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_keyboard_interrupt_also_leaves_the_previous_run(tmp_path):
@@ -141,7 +154,7 @@ def test_out_naming_a_file_is_refused_and_the_file_kept(tmp_path):
 
 def test_resume_continues_in_the_staging_folder_of_an_interrupted_run(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt), run_transaction(out) as staging:
+    with pytest.raises(KeyboardInterrupt), run_transaction(out, resume_file="resume.pt") as staging:
         (staging / "resume.pt").write_text("step 3")
         raise KeyboardInterrupt
     with run_transaction(out, resume=True, resume_file="resume.pt") as staging:
@@ -171,7 +184,7 @@ def test_resume_with_nothing_to_resume_is_refused(tmp_path):
 
 
 def test_a_fresh_run_deletes_a_leftover_staging_folder(tmp_path):
-    with pytest.raises(RuntimeError), run_transaction(tmp_path / "run") as staging:
+    with pytest.raises(RuntimeError), run_transaction(tmp_path / "run", resume_file="resume.pt") as staging:
         (staging / "junk").write_text("x")
         raise RuntimeError
     with run_transaction(tmp_path / "run") as staging:
@@ -216,14 +229,17 @@ def test_a_folder_of_other_files_is_never_replaced(tmp_path, monkeypatch):
             pass
 
 
-def test_a_run_folder_is_marked_and_an_older_run_folder_is_replaceable(tmp_path):
+def test_a_run_folder_is_marked_with_its_files_and_a_first_format_marker_is_replaceable(tmp_path):
     good_run(tmp_path / "run")
-    assert json.loads((tmp_path / "run" / RUN_MARKER).read_text())["pid"] == os.getpid()
-    legacy = tmp_path / "legacy"
-    legacy.mkdir()
-    (legacy / "config.json").write_text("{}")  # a run folder written before run folders were marked
-    good_run(legacy)
-    assert not (legacy / "config.json").exists() and (legacy / "metrics.json").exists()
+    marker = json.loads((tmp_path / "run" / RUN_MARKER).read_text())
+    assert marker["pid"] == os.getpid() and marker["format"] == 1
+    assert marker["files"] == ["metrics.json", "sub/weights.bin"]
+    first_format = tmp_path / "first"
+    first_format.mkdir()
+    (first_format / "metrics.json").write_text("{}")  # the marker of the first format listed no files
+    (first_format / RUN_MARKER).write_text(json.dumps({"pid": 1, "host": "h", "finished": "noon"}))
+    good_run(first_format)
+    assert json.loads((first_format / "metrics.json").read_text()) == {"run": "first"}
 
 
 def test_taking_over_a_stale_lock_never_removes_a_fresh_one_that_replaced_it(tmp_path):

@@ -19,7 +19,8 @@ from typing import Any
 from common.config import option
 from common.forecast.harness import Stage, load_run, print_summary, report_run
 from common.forecast.prices import SOURCES
-from common.runs import prepare_run_dir, write_json
+from common.paths import folder_name
+from common.runs import run_transaction, write_json
 
 
 @dataclass
@@ -45,11 +46,14 @@ def evaluate(stage: Stage, config: EvaluateConfig, verbose: bool = True) -> dict
                  if getattr(config, name) is not None}
     if config.ticker and not config.csv:
         overrides["csv"] = None  # a ticker replaces a CSV the training run may have used
+    name = folder_name(config.name or series_name(config), "--name")  # first: nothing is read or written
     forecaster, data, info, run_config = load_run(stage, config.out, overrides)
-    target = prepare_run_dir(Path(config.out) / "evaluate" / (config.name or series_name(config)))
-    write_json(target / "config.json", {"evaluate": config, "model_config": run_config})
-    metrics = report_run(stage, forecaster, data, run_config, info, target,
-                         extra={"trained_run": str(config.out)})
+    target = Path(config.out) / "evaluate" / name
+    # A transaction, as a training run: a failed evaluation leaves an earlier one of this name intact.
+    with run_transaction(target, stage=f"{stage.name} evaluate") as staging:
+        write_json(staging / "config.json", {"evaluate": config, "model_config": run_config})
+        metrics = report_run(stage, forecaster, data, run_config, info, staging,
+                             extra={"trained_run": str(config.out)})
     if verbose:
         print_summary(stage, metrics, target)
     return metrics

@@ -12,8 +12,9 @@ The recipe, and why:
 2. The *as-trained* network is the epoch (≥ 1) with the lowest loss on the validation split's
    first half ("select"). Nothing else is done to it: no shrinkage, no fallback.
 3. The *guard* decides what you would deploy: keep the network only if a Diebold-Mariano test
-   (Newey-West variance, Harvey-Leybourne-Newbold correction) says it beats naive at 5 % on the
-   validation split's second half ("guard"), which nothing was chosen on; otherwise deploy naive.
+   (with a variance that allows for the windows' overlap, common.forecast.stats) says it beats naive
+   at 5 % on the validation split's second half ("guard"), which nothing was chosen on and which
+   shares no target day with "select"; otherwise deploy naive.
    The same rule judges the AR and ridge baselines. Both forecasts are always reported.
 4. The test split is read once, at the end.
 
@@ -39,7 +40,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from common import distributed
-from common.config import config_from_dict, finite, option, require, require_at_least
+from common.config import (
+    config_from_dict,
+    finite,
+    option,
+    require,
+    require_at_least,
+    require_learning_rate,
+    require_types,
+)
 from common.forecast.baselines import FittedBaselines, fit_baselines, naive_forecast
 from common.forecast.inputs import ForecastDataConfig, load_forecast_data
 from common.forecast.report import comparison_table, squared_errors, write_forecast_run
@@ -50,10 +59,10 @@ from common.runs import atomic_path, read_json, run_transaction, write_json
 from common.seed import set_seed
 
 SCALERS_FILE = "scalers.json"
-GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors, "
-              "Newey-West variance with >= horizon - 1 lags, Harvey-Leybourne-Newbold correction) rejects "
-              "'no better than naive' at level alpha on the validation split's second half; otherwise "
-              "forecast naive")
+GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors; horizon 1: "
+              "Newey-West variance, Harvey-Leybourne-Newbold correction; horizon > 1: equal-weighted "
+              "cosine variance and Student's t, for the windows' overlap) rejects 'no better than naive' at "
+              "level alpha on the validation split's second half; otherwise forecast naive")
 
 
 @dataclass
@@ -79,9 +88,12 @@ class ForecastConfig(ForecastDataConfig):
 
     def validate(self) -> None:
         """Raise a ValueError naming the option that cannot work."""
+        require_types(self)
         require_at_least(self, 1, "epochs", "batch_size", "lookback", "horizon", "ma_window")
+        require(self, self.ma_window <= self.lookback, "ma_window",
+                f"at most --lookback {self.lookback} (no baseline may see more days than the network)")
         require_at_least(self, 0, "warmup_epochs", "patience")
-        require(self, finite(self.learning_rate) > 0, "learning_rate", "a positive number")
+        require_learning_rate(self, "learning_rate")
         require(self, 0 < finite(self.min_lr_ratio) <= 1, "min_lr_ratio", "in (0, 1]")
         require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
         require(self, finite(self.max_seconds) >= 0, "max_seconds", "0 or more (0: the epoch budget only)")
@@ -128,6 +140,8 @@ class Stage:
     config_cls: type
     make: Callable[[Any, ForecastData], Forecaster]  # (config, data) -> an untrained forecaster
     extra_plots: Callable[[Forecaster, ForecastData, Path], None] | None = None  # e.g. attention maps
+    # (config, data) -> None, or a ValueError when training the network cannot fit in memory
+    check_memory: Callable[[Any, ForecastData], None] | None = None
 
 
 @dataclass
@@ -265,6 +279,38 @@ def save_scalers(out: Path, data: ForecastData) -> None:
                                     "target_scaler": data.target_scaler.to_dict()})
 
 
+def load_scalers(path: Path) -> tuple[list[str], Standardizer, Standardizer]:
+    """(feature names, feature scaler, target scaler) as `save_scalers` wrote them; a file of another
+    shape raises one ValueError naming it and what is wrong."""
+    payload = read_json(path)
+
+    def damaged(what: str) -> ValueError:
+        return ValueError(f"{path} is damaged: {what}; re-train to recreate it")
+
+    if not isinstance(payload, dict):
+        raise damaged(f"it holds a {type(payload).__name__}, not an object")
+    missing = [key for key in ("feature_names", "feature_scaler", "target_scaler") if key not in payload]
+    if missing:
+        raise damaged(f"it has no {', '.join(map(repr, missing))}")
+    names = payload["feature_names"]
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise damaged("'feature_names' must be a non-empty list of names")
+    scalers = []
+    for key, size in (("feature_scaler", len(names)), ("target_scaler", None)):
+        scaler = payload[key]
+        try:
+            mean, std = (np.asarray(scaler[part], dtype=np.float64) for part in ("mean", "std"))
+        except (KeyError, TypeError, ValueError):
+            raise damaged(f"{key!r} must hold 'mean' and 'std', lists of numbers") from None
+        if mean.ndim != 1 or mean.shape != std.shape or (size is not None and len(mean) != size):
+            raise damaged(f"{key!r} must hold one mean and one std per "
+                          + ("feature" if size is not None else "target step"))
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise damaged(f"{key!r} must hold finite means and positive standard deviations")
+        scalers.append(Standardizer(mean=mean, std=std))
+    return names, scalers[0], scalers[1]
+
+
 def write_history(out: Path, history: dict[str, list[float]]) -> None:
     frame = pd.DataFrame({"epoch": range(1, len(history["loss"]) + 1), **history})
     with atomic_path(out / "history.csv") as tmp:
@@ -334,13 +380,15 @@ def run(stage: Stage, config: ForecastConfig, verbose: bool = True) -> dict[str,
         windows = {name: len(split.anchors) for name, split in data.splits.items()}
         print(f"{info['source']}: {info['rows']} rows {info['first_date']} -> {info['last_date']}, "
               f"{data.n_features} features, windows {windows}")
+    if stage.check_memory is not None:  # before anything is built: a network too big is refused here
+        stage.check_memory(config, data)
     if not distributed.world().is_main:  # a parallel run: train in step with rank 0, which writes the run
         set_seed(config.seed)
         fit(stage.make(config, data), data, config, verbose=False)
         return {}
     # The run is a transaction: everything goes into a staging folder that becomes `out` only when
     # complete, so a failed, killed or interrupted run leaves the previous run exactly as it was.
-    with run_transaction(config.out) as staging:
+    with run_transaction(config.out, stage=stage.name) as staging:
         set_seed(config.seed)
         forecaster = stage.make(config, data)
         result = fit(forecaster, data, config, verbose)
@@ -387,13 +435,16 @@ def load_run(
     """(forecaster, data, data_info, config) of a trained run, its windows rebuilt with the run's own
     scalers and feature list; `overrides` swaps data options (ticker, csv, start, end, source)."""
     out = Path(out)
-    config = config_from_dict(stage.config_cls, read_json(out / "config.json"))  # as resolved at training
+    config_path = out / "config.json"
+    config = config_from_dict(stage.config_cls, read_json(config_path), source=str(config_path))
+    try:  # as resolved at training: a hand-edited value out of range is the file's fault
+        config.validate()
+    except ValueError as error:
+        raise ValueError(f"{config_path}: {error}; fix the file or re-train to recreate it") from None
     config = dataclasses.replace(config, **(overrides or {}))
-    scalers = read_json(out / SCALERS_FILE)
-    feature_scaler = Standardizer.from_dict(scalers["feature_scaler"])
-    target_scaler = Standardizer.from_dict(scalers["target_scaler"])
+    feature_names, feature_scaler, target_scaler = load_scalers(out / SCALERS_FILE)
     data, info = load_forecast_data(config, scalers=(feature_scaler, target_scaler),
-                                    feature_names=scalers["feature_names"], target=config.target,
+                                    feature_names=feature_names, target=config.target,
                                     volatility_days=config.volatility_days)
     set_seed(config.seed)
     forecaster = stage.make(config, data)

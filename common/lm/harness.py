@@ -13,6 +13,7 @@ of a stage's `sample.py`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed, runtime
 from common.config import config_from_dict, finite, option, parse_config, require, require_at_least
-from common.lm.corpus import is_prepared, load_corpus, open_prepared
+from common.lm.corpus import META_FILE, TOKENIZER_FILE, TOKENS_FILE, is_prepared, load_corpus, open_prepared
 from common.lm.loop import (
     RESUME_FILE,
     LMConfig,
@@ -40,7 +42,7 @@ from common.lm.tokenizer_protocol import Tokenizer
 from common.lm.tokenizers import load_tokenizer
 from common.runs import run_transaction, write_json
 from common.seed import set_seed
-from common.torch_utils import count_parameters, load_checkpoint, pick_device
+from common.torch_utils import count_parameters, load_checkpoint, pick_device, require_training_memory
 
 MIN_TRAIN_CHARS, MIN_VAL_CHARS = 1000, 100
 # The n-gram baselines are fitted on at most this many training tokens: all of the embedded ~1 MB
@@ -79,6 +81,22 @@ def check_token_counts(config: LMConfig, train_tokens: int, val_tokens: int, min
                          "--val-fraction")
 
 
+def data_sha256(config: LMConfig, texts: tuple[str, str] | None) -> str:
+    """The SHA-256 of the data a run reads: the (training, validation) `texts`, or the files of the
+    prepared corpus `config.data` when `texts` is None. A resumed run must read the same data: the same
+    path with another text in it is refused (`load_resume`)."""
+    digest = hashlib.sha256()
+    if texts is not None:
+        for text in texts:
+            digest.update(text.encode("utf-8"))
+        return digest.hexdigest()
+    for name in (META_FILE, TOKENIZER_FILE, TOKENS_FILE):
+        with open(Path(config.data) / name, "rb") as file:
+            while block := file.read(2**24):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 @dataclass
 class Run:
     """An open run: its staging folder (see common.runs.run_transaction), device, tokenizer, the two
@@ -93,6 +111,7 @@ class Run:
     val_chars: int  # characters of text the validation ids stand for: bits per character divide by it
     world: distributed.World = field(default_factory=distributed.World)
     parallel: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str = ""  # the fingerprint of the data (`data_sha256`), kept in checkpoints for --resume
 
 
 def tokens_for(
@@ -126,6 +145,7 @@ def tokens_for(
 @contextlib.contextmanager
 def open_run(
     stage: str, config: LMConfig, fit_tokenizer: Callable[[str], Tokenizer], min_val_tokens: int = 2,
+    build: Callable[[int], nn.Module] | None = None,
 ) -> Iterator[Run]:
     """Seed, pick the device, join torchrun's other ranks (if any), read and tokenize the corpus, and
     open the run folder `config.out` as a transaction.
@@ -135,7 +155,9 @@ def open_run(
     run fits its tokenizer and checks the sizes before --out is touched; a resumed run
     (`config.resume`) first checks its shaping options against the run it continues, then uses
     that run's own tokenizer. The tokenizer is saved in the run folder. Under torchrun only rank 0
-    opens the folder; the other ranks fit the same tokenizer and never touch a file.
+    opens the folder; the other ranks fit the same tokenizer and never touch a file. With `build`
+    (vocabulary size -> the stage's model), a model whose training cannot fit in memory is refused
+    as soon as the vocabulary is known, before anything is built (`check_memory`).
     """
     set_seed(config.seed)
     here = distributed.world()
@@ -145,16 +167,42 @@ def open_run(
         tokens = None
         if not (config.resume and here.is_main):
             tokens = tokens_for(config, texts, None, fit_tokenizer, min_val_tokens)
+            check_memory(config, build, tokens[0].vocab_size, device)
         if not here.is_main:
             yield Run(Path(config.out), device, *tokens, world=here)
             return
-        with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE) as staging:
-            if tokens is None:  # resuming: the run's own tokenizer, once the options are checked
-                load_resume(staging, config, stage)
-                saved = load_tokenizer(staging / "tokenizer.json")
-                tokens = tokens_for(config, texts, saved, fit_tokenizer, min_val_tokens)
+        fingerprint = data_sha256(config, texts)
+
+        def check_resume(folder: Path) -> None:
+            """The run to continue (before anything of it is copied): same options, same data; then
+            its own tokenizer."""
+            nonlocal tokens
+            load_resume(folder, config, stage, fingerprint)
+            saved = load_tokenizer(folder / "tokenizer.json")
+            tokens = tokens_for(config, texts, saved, fit_tokenizer, min_val_tokens)
+            check_memory(config, build, tokens[0].vocab_size, device)
+
+        with run_transaction(config.out, resume=config.resume, resume_file=RESUME_FILE, stage=stage,
+                             check_resume=check_resume) as staging:
             tokens[0].save(staging / "tokenizer.json")
-            yield Run(staging, device, *tokens, world=here)
+            yield Run(staging, device, *tokens, world=here, data_sha256=fingerprint)
+
+
+def check_memory(
+    config: LMConfig, build: Callable[[int], nn.Module] | None, vocab_size: int, device: torch.device
+) -> None:
+    """Refuse a model (`build(vocab_size)`) whose training step on `batch_size` x `seq_len` tokens cannot
+    fit in memory, measured on the meta device before anything is allocated (None: no check)."""
+    if build is None:
+        return
+
+    def step(model: nn.Module) -> torch.Tensor:
+        ids = torch.zeros(config.batch_size, config.seq_len, dtype=torch.long)  # (batch, seq_len)
+        logits, _ = model(ids)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids.reshape(-1))
+
+    require_training_memory("the model", lambda: build(vocab_size), step, device,
+                            "lower --hidden-size, --num-layers, --embedding-dim, --batch-size or --seq-len")
 
 
 def train_model(
@@ -171,7 +219,7 @@ def train_model(
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
     progress = None
     if config.resume and run.world.is_main:
-        checkpoint = load_resume(run.out, config, stage)
+        checkpoint = load_resume(run.out, config, stage, run.data_sha256)
         progress = restore_run(checkpoint, model, optimizer, run.out / RESUME_FILE)
     if config.resume and run.world.active:
         progress = distributed.broadcast(progress)
@@ -194,7 +242,8 @@ def train_model(
         return continue_text(run.tokenizer, text, prompt_ids, new_ids)
 
     progress = train(trained, optimizer, run.train_ids, run.val_ids, config, run.out,
-                     {"stage": stage, "vocab_size": run.tokenizer.vocab_size}, sample, progress)
+                     {"stage": stage, "vocab_size": run.tokenizer.vocab_size, "data_sha256": run.data_sha256},
+                     sample, progress)
     run.parallel = {
         "world_size": run.world.size, "global_batch_size": config.batch_size,
         "batch_size_per_process": config.batch_size // run.world.size, "learning_rate": config.learning_rate,
@@ -284,8 +333,9 @@ def load_run(
     path = Path(out) / "checkpoint.pt"
     checkpoint = load_checkpoint(path, map_location=device, expected_stage=stage)
     tokenizer = load_tokenizer(Path(out) / "tokenizer.json")
+    config = config_from_dict(config_cls, checkpoint["config"], source=f"{path} (its saved config)")
     try:
-        model = build(config_from_dict(config_cls, checkpoint["config"]), tokenizer.vocab_size)
+        model = build(config, tokenizer.vocab_size)
         model.load_state_dict(checkpoint["model"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -30,9 +30,18 @@ from torch import nn
 from tqdm import tqdm
 
 from common import distributed
-from common.config import finite, flag, option, require, require_at_least, shaping_options
+from common.config import (
+    finite,
+    flag,
+    option,
+    require,
+    require_at_least,
+    require_learning_rate,
+    require_types,
+    shaping_options,
+)
 from common.lm.evaluation import batchify, evaluate_carried
-from common.runs import atomic_path
+from common.runs import RunDiverged, atomic_path
 from common.torch_utils import load_checkpoint, mixed_precision, resolve_precision, save_checkpoint
 
 __all__ = ["mixed_precision", "resolve_precision"]  # re-exported: the stages' recipes import them here
@@ -90,12 +99,13 @@ class LMConfig:
 
     def validate(self) -> None:
         """Refuse a bad loop option before any work, instead of giving a result that only looks valid."""
+        require_types(self)
         require(self, 0 < finite(self.val_fraction) < 1, "val_fraction",
                 "between 0 and 1 (exclusive), e.g. 0.1")
         require_at_least(self, 1, "batch_size", "seq_len", "eval_every", "eval_streams")
         require_at_least(self, 0, "max_chars", "eval_tokens", "warmup_steps", "max_steps", "sample_every",
                          "sample_length", "threads")
-        require(self, finite(self.learning_rate) > 0, "learning_rate", "a positive number, e.g. 3e-3")
+        require_learning_rate(self, "learning_rate")
         require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
         require(self, 0 <= finite(self.min_lr_ratio) <= 1, "min_lr_ratio", "in [0, 1]")
         require(self, finite(self.grad_clip) > 0, "grad_clip", "a positive number, e.g. 1.0")
@@ -225,6 +235,7 @@ def train(
             progress.tokens += inputs.numel() * here.size
             progress.seconds = time.perf_counter() - started
             step_loss = distributed.mean_over_ranks(loss.item())  # the global batch's loss
+            check_finite_loss(step_loss, progress.step, config)
             interval_loss, interval_steps = interval_loss + step_loss, interval_steps + 1
             bar.update(1)
             tokens_per_second = progress.tokens / progress.step_seconds
@@ -235,6 +246,7 @@ def train(
             if here.is_main and (progress.step % config.eval_every == 0 or last_step):
                 with mixed_precision(precision, device):
                     val_loss = evaluate_carried(unwrapped, val_ids, streams=config.eval_streams)
+                check_finite_loss(val_loss, progress.step, config, "validation")
                 progress.history.append({
                     "step": progress.step, "seconds": round(progress.seconds, 2),
                     "train_loss": interval_loss / interval_steps, "val_loss": val_loss,
@@ -261,6 +273,14 @@ def train(
     if here.is_main and not (out / "checkpoint.pt").exists():  # interrupted before the first evaluation
         save_checkpoint(out / "checkpoint.pt", unwrapped, config, **checkpoint_extra, step=progress.step)
     return progress
+
+
+def check_finite_loss(loss: float, step: int, config: LMConfig, which: str = "training") -> None:
+    """Stop a run whose loss became NaN or infinite: every later step would only train on garbage, and
+    nothing of it is worth keeping (RunDiverged removes the run's staging folder)."""
+    if not math.isfinite(loss):
+        raise RunDiverged(f"the {which} loss became {loss} at step {step}: training diverged; lower "
+                          f"--learning-rate (it was {config.learning_rate:g}) or --grad-clip")
 
 
 def _budget_spent(config: LMConfig, progress: Progress) -> bool:
@@ -293,9 +313,10 @@ def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) 
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
-def load_resume(out: Path, config: LMConfig, stage: str) -> dict[str, Any]:
+def load_resume(out: Path, config: LMConfig, stage: str, data_sha256: str = "") -> dict[str, Any]:
     """The resume checkpoint in `out`, after checking that every option marked `shaping=True` in the
-    config's class is the one the run was started with: a resumed run must continue the same run."""
+    config's class is the one the run was started with, and that the data still has the fingerprint
+    `data_sha256` the run recorded (when both are known): a resumed run must continue the same run."""
     path = out / RESUME_FILE
     checkpoint = load_checkpoint(path, expected_stage=stage)
     saved = checkpoint["config"]
@@ -304,6 +325,11 @@ def load_resume(out: Path, config: LMConfig, stage: str) -> dict[str, Any]:
             raise ValueError(f"{flag(name)} is {getattr(config, name)!r} but the run to resume used "
                              f"{saved[name]!r}: resume with {flag(name)} {saved[name]}, or start a fresh "
                              "run without --resume")
+    recorded = checkpoint.get("data_sha256")
+    if data_sha256 and recorded and recorded != data_sha256:
+        raise ValueError(f"--data {config.data} is not the data the run in {path.parent} was trained on "
+                         "(its SHA-256 differs: the text changed since): resume with the same data, or "
+                         "start a fresh run without --resume")
     return checkpoint
 
 
