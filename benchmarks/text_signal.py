@@ -182,6 +182,13 @@ class TextSignalConfig:
     cost_bps: float = option(10.0, "cost per side in basis points")
     llmind_run: str = option(str(output_dir("LLMind")), "the LLMind run that reads the text (frozen model "
                                                         "when none is saved)")
+    reader: str = option("llmind-run", "llmind-run: the reader of --llmind-run (Stage 5 on NYT, or frozen); "
+                                       "pool: first fine-tune Stage 5 on the sentences of the train days' "
+                                       "half of the pool (a reader of the series' own kind of text, as "
+                                       "FinBERT is for finance), none of which a later day shows",
+                         choices=["llmind-run", "pool"])
+    reader_sentences: int = option(4000, "--reader pool: a stratified subset of this many sentences of the "
+                                         "train half (LLMind --max-sentences; the fine-tune takes minutes)")
     calibrate: bool = option(False, "only print the oracle's test Sharpe over --betas and "
                                     "--calibration-seeds")
     betas: str = option("0.2,0.3,0.4,0.5,0.6", "--calibrate: the betas")
@@ -273,7 +280,30 @@ def table(rows: list[dict[str, Any]], config: TextSignalConfig) -> str:
             f"{accuracy}.\n\n" + header + "\n".join(lines) + "\n")
 
 
+def train_half_reader(config: TextSignalConfig) -> str:
+    """Fine-tune Stage 5 on the train half of the sentence pool (the half the train days draw from) and
+    return its run folder. The later days' sentences come from the other half: the reader never saw one."""
+    from LLMind.config import TrainConfig
+    from LLMind.train import run as train_llmind
+
+    sentences, labels = sentence_pool()
+    order = np.random.default_rng([config.series_seed, 0]).permutation(len(sentences))  # draw_day_sentences'
+    half = order[: len(order) // 2]
+    names = {value: name for name, value in SIGN.items()}
+    folder = Path(config.out) / f"reader_seed{config.series_seed}_{config.reader_sentences}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"text": [sentences[i] for i in half], "label": [names[int(labels[i])] for i in half]}
+                 ).to_csv(folder / "train_half.csv", index=False)
+    run_folder = folder / "llmind"
+    if not (run_folder / "metrics.json").is_file():  # a finished fine-tune of the same sentences is reused
+        train_llmind(TrainConfig(csv=str(folder / "train_half.csv"), max_sentences=config.reader_sentences,
+                                 out=str(run_folder)))
+    return str(run_folder)
+
+
 def run(config: TextSignalConfig) -> dict[str, Any]:
+    if config.reader == "pool":
+        config.llmind_run = train_half_reader(config)
     if config.calibrate:
         betas = [float(b) for b in config.betas.split(",") if b.strip()]
         seeds = [int(s) for s in config.calibration_seeds.split(",") if s.strip()]
