@@ -94,10 +94,28 @@ def speed_markdown(speed: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def first_step(path: Path) -> pd.DataFrame:
-    """The 1-day-ahead rows of a run's predictions.csv."""
-    frame = pd.read_csv(path)
-    return frame[frame["step"] == 1].reset_index(drop=True)
+def first_step(path: Path, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The 1-day-ahead rows of a run's predictions.csv, which must hold a date, the actual value and
+    the network's forecast (and `columns`) as numbers: a damaged file raises one ValueError naming it."""
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a predictions table ({str(error).strip().splitlines()[0]}); "
+                         "re-run with --retrain") from None
+    numeric = ("step", "actual", "as_trained", *columns)
+    missing = [name for name in ("date", *numeric) if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} has no column {', '.join(map(repr, missing))}: not the predictions.csv "
+                         "a run writes; re-run with --retrain")
+    wrong = [name for name in numeric if not pd.api.types.is_numeric_dtype(frame[name])]
+    dates = pd.to_datetime(frame["date"], errors="coerce")
+    if wrong or dates.isna().any():
+        what = f"non-numbers in {', '.join(map(repr, wrong))}" if wrong else "dates that do not parse"
+        raise ValueError(f"{path} is damaged ({what}); re-run with --retrain")
+    first = frame[frame["step"] == 1].reset_index(drop=True)
+    if first.empty:
+        raise ValueError(f"{path} has no 1-day-ahead rows (step 1); re-run with --retrain")
+    return first
 
 
 def plot_predictions(lstm: pd.DataFrame, transformer: pd.DataFrame, guards: dict[str, Any], out: Path,

@@ -20,7 +20,7 @@ from CodeLLM.model import TransformerForecaster, count_parameters
 from common import distributed
 from common.forecast.windows import ForecastData, Windows
 from common.runs import atomic_path
-from common.torch_utils import mixed_precision, pick_device, resolve_precision
+from common.torch_utils import mixed_precision, pick_device, require_training_memory, resolve_precision
 
 CHECKPOINT = "model.pt"  # the as-trained network's state_dict: what evaluate.py and compare.py load
 
@@ -35,6 +35,20 @@ def build_model(
         positions=config.positions, max_lookback=config.lookback, attention=config.attention,
         patch_len=config.patch_len, linear_skip=config.linear_skip,
     )
+
+
+def check_memory(config: Any, data: ForecastData) -> None:
+    """Refuse a Transformer whose training cannot fit in memory, measured on the meta device before
+    anything is allocated (common/torch_utils.py)."""
+    device = pick_device(distributed.device_for(config.device, distributed.world()))
+
+    def step(model: nn.Module) -> torch.Tensor:
+        inputs = torch.zeros(config.batch_size, config.lookback, data.n_features)  # (batch, lookback, feat.)
+        return model(inputs).float().square().mean()
+
+    require_training_memory("the Transformer", lambda: build_model(config, data.n_features, data.horizon),
+                            step, device, "lower --d-model, --ff-dim, --encoder-layers, --decoder-layers, "
+                            "--batch-size or --lookback")
 
 
 def predict_scaled(model: nn.Module, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -134,9 +148,12 @@ class TorchTransformerForecaster:
                              "train again to recreate it") from None
         if not isinstance(payload, dict) or payload.get("stage") != "CodeLLM" or "model" not in payload:
             raise ValueError(f"{path} is not a CodeLLM checkpoint (made by another stage or program?)")
+        if not isinstance(payload["model"], dict):
+            raise ValueError(f"{path} is damaged: its 'model' entry is a {type(payload['model']).__name__}, "
+                             "not the state_dict training writes; train again to recreate it")
         try:
             self.model.load_state_dict(payload["model"])
-        except RuntimeError as error:
+        except (RuntimeError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"{path} holds a Transformer of another shape than config.json describes: "
                              f"{str(error).splitlines()[0]}") from None
 

@@ -281,8 +281,7 @@ class TransformerForecaster(nn.Module):
     def _embed(self, days: torch.Tensor, first_position: int) -> torch.Tensor:
         """(batch, tokens, features) -> (batch, tokens, d_model), positions counted from the window's
         first day."""
-        positions = torch.arange(first_position, first_position + days.shape[1], device=days.device)
-        code = self._position_code(positions, "position_table",
+        code = self._position_code(first_position, days.shape[1], days.device, "position_table",
                                    f"lookback + horizon is {first_position + days.shape[1]} days")
         # No sqrt(d_model) scaling: it would make the day's features ~6x louder than its position.
         return self.input_dropout(self.embedding(days) + code)
@@ -295,17 +294,20 @@ class TransformerForecaster(nn.Module):
         padding = patches * self.patch_len - lookback
         padded = torch.cat([inputs.new_zeros(batch, padding, features), inputs], dim=1) if padding else inputs
         flat = padded.reshape(batch, patches, self.patch_len * features)  # (batch, patches, patch_len * F)
-        code = self._position_code(torch.arange(patches, device=inputs.device), "patch_position_table",
+        code = self._position_code(0, patches, inputs.device, "patch_position_table",
                                    f"the window has {patches} patches")
         return self.input_dropout(self.patch_embedding(flat) + code)
 
-    def _position_code(self, positions: torch.Tensor, table_name: str, needed: str) -> torch.Tensor:
-        """(tokens,) positions -> (tokens, d_model): rows of the learned table `table_name` (refusing a
-        position beyond it; `needed` says what asked for it), or sinusoidal codes."""
+    def _position_code(
+        self, first: int, tokens: int, device: torch.device, table_name: str, needed: str
+    ) -> torch.Tensor:
+        """Positions first .. first + tokens - 1 -> (tokens, d_model): rows of the learned table
+        `table_name` (refusing a position beyond it; `needed` says what asked for it), or sinusoidal codes."""
+        positions = torch.arange(first, first + tokens, device=device)  # (tokens,)
         if self.positions != "learned":
             return sinusoidal_positions(positions, self.d_model)
         table = getattr(self, table_name)
-        if int(positions[-1]) >= len(table):
+        if first + tokens > len(table):
             what = table_name.replace("_", " ")
             raise ValueError(f"{needed} but the {what} has {len(table)}: build the model with a larger "
                              "max_lookback")

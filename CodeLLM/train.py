@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from CodeLLM.forecaster import TorchTransformerForecaster
+from CodeLLM.forecaster import TorchTransformerForecaster, check_memory
 from common import distributed
 from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.forecast import harness
@@ -97,6 +97,8 @@ class CodeConfig(ForecastConfig):
         require(self, self.d_model % self.heads == 0, "d_model",
                 f"divisible by --heads {self.heads} (each head gets an equal share of the width)")
         require_at_least(self, 0, "label_len", "threads")
+        require(self, self.label_len <= self.lookback, "label_len",
+                f"at most --lookback {self.lookback} (the decoder starts from known days of the window)")
         require(self, 0 <= finite(self.dropout) < 1, "dropout", "in [0, 1)")
         require(self, finite(self.grad_clip) > 0, "grad_clip", "a positive number, e.g. 1.0")
 
@@ -108,7 +110,7 @@ def attention_plot(forecaster: Forecaster, data: ForecastData, out: Path) -> Non
 
 
 STAGE = Stage(name="CodeLLM", model="transformer", label="Transformer", config_cls=CodeConfig,
-              make=TorchTransformerForecaster, extra_plots=attention_plot)
+              make=TorchTransformerForecaster, extra_plots=attention_plot, check_memory=check_memory)
 
 
 def run(config: CodeConfig, verbose: bool = True) -> dict[str, Any]:

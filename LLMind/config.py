@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from common.config import finite, option, require, require_at_least
+from common.config import finite, option, require, require_at_least, require_learning_rate, require_types
 from common.paths import output_dir
 from LLMind.prepare_data import VADER_SETS
 
@@ -59,6 +59,7 @@ class TrainConfig:
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing)")
 
     def validate(self) -> None:
+        require_types(self)
         require(self, 0 < finite(self.test_fraction) < 1, "test_fraction", "in (0, 1), e.g. 0.2")
         held_out = self.test_fraction + self.val_fraction
         require(self, 0 < finite(self.val_fraction) < 1 and held_out < 1, "val_fraction",
@@ -68,6 +69,10 @@ class TrainConfig:
         require(self, 3 <= self.max_tokens <= 512, "max_tokens", "3..512 (BERT has 512 positions)")
         require(self, self.max_sentences >= 0, "max_sentences", "0 (all) or more")
         require(self, self.ood_sentences >= 0, "ood_sentences", "0 (all) or more")
+        require_learning_rate(self, "learning_rate", "head_learning_rate", "scratch_learning_rate")
+        require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more, e.g. 0.01")
+        require(self, 0 <= finite(self.warmup_fraction) < 1, "warmup_fraction", "in [0, 1), e.g. 0.1")
+        require(self, 0 <= finite(self.head_dropout) < 1, "head_dropout", "in [0, 1), e.g. 0.1")
         self.curve()
 
     def curve(self) -> list[int]:

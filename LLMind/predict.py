@@ -19,6 +19,7 @@ if __name__ == "__main__":
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,17 @@ class Predictor:
                 for text, row in zip(texts, probabilities, strict=True)]
 
 
+def warn_unknown_labels(path: str, labels: Sequence[str | None], classes: list[str]) -> None:
+    """Say so when the labels of `path` include classes the model does not know: those sentences can
+    never be classified right, so the accuracy printed would say more about the labels than the model."""
+    unknown = sorted({label for label in labels if label is not None and label not in classes})
+    if unknown:
+        count = sum(label in unknown for label in labels)
+        print(f"warning: {count} of {sum(label is not None for label in labels)} labels in {path} are not "
+              f"classes of this model ({', '.join(map(repr, unknown[:5]))}); it knows {', '.join(classes)}, "
+              "so those sentences always count as wrong: rename the labels to its classes", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,7 +99,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if not texts:
         raise ValueError("nothing to classify: give sentences, --file or --csv")
     with runtime.torch_settings(args.threads):
-        results = Predictor(args.out).classify(texts)
+        predictor = Predictor(args.out)
+        if labels is not None:
+            warn_unknown_labels(args.csv, labels, predictor.classes)
+        results = predictor.classify(texts)
     for result in results[:50]:
         shown = ", ".join(f"{name} {p:.2f}" for name, p in result["probabilities"].items())
         print(f"{result['label']:>9s}  ({shown})  {result['text'][:90]}")

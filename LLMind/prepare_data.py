@@ -143,7 +143,11 @@ def read_labelled_csv(path: str | Path, text_column: str = "text",
         content = raw.decode("latin-1")  # the Financial PhraseBank files are Latin-1
     if path.suffix.lower() != ".csv":
         return _read_phrasebank(content, path)
-    rows = list(csv.DictReader(io.StringIO(content)))
+    try:
+        rows = list(csv.DictReader(io.StringIO(content)))
+    except csv.Error as error:  # a field past csv's limit: almost always an unclosed quote
+        raise ValueError(f"{path} is not a readable CSV ({error}): a field that long is no sentence; "
+                         "look for an unclosed quote, which makes the rest of the file one field") from None
     if not rows:
         raise ValueError(f"{path} has no rows of labelled text: it needs a header "
                          f"({text_column},{label_column}) and one row per sentence")

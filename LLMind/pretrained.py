@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,40 @@ def save_fine_tuned(model: SentenceClassifier, path: Path, classes: list[str], s
     partial.replace(path)
 
 
+def _layer_of(name: str) -> int:
+    """The encoder layer a parameter belongs to ("bert.encoder.layer.4.output.dense.weight" -> 4; -1 for
+    the embeddings and the head)."""
+    found = re.search(r"\.layer\.(\d+)\.", name)
+    return int(found.group(1)) if found else -1
+
+
+def _checked_metadata(path: Path, metadata: dict[str, str]) -> tuple[list[str], int, float]:
+    """(classes, start layer, head dropout) from a fine-tuned file's metadata, each checked: a damaged
+    file raises one ValueError naming it and the field."""
+    def damaged(what: str) -> ValueError:
+        return ValueError(f"{path} is damaged: its metadata {what}; train again")
+
+    for key in ("classes", "start_layer", "max_tokens", "head_dropout"):
+        if key not in metadata:
+            raise damaged(f"has no {key!r}")
+    try:
+        classes = json.loads(metadata["classes"])
+    except (ValueError, RecursionError):
+        raise damaged("'classes' is not a JSON list") from None
+    if (not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes)
+            or not all(isinstance(name, str) and name for name in classes)):
+        raise damaged(f"'classes' must list two or more distinct class names, got {metadata['classes']!r}")
+    try:
+        start_layer, max_tokens = int(metadata["start_layer"]), int(metadata["max_tokens"])
+        head_dropout = float(metadata["head_dropout"])
+    except ValueError:
+        raise damaged("holds a non-number in 'start_layer', 'max_tokens' or 'head_dropout'") from None
+    if not (0 <= start_layer <= 6 and 3 <= max_tokens <= 512 and 0 <= head_dropout < 1):
+        raise damaged(f"holds out-of-range values (start_layer {start_layer}, max_tokens {max_tokens}, "
+                      f"head_dropout {head_dropout})")
+    return classes, start_layer, head_dropout
+
+
 def load_fine_tuned(folder: Path) -> tuple[SentenceClassifier, dict[str, str]]:
     """The fine-tuned classifier of a run folder (the package's pretrained weights, then the saved ones on
     top), in eval mode, and the file's metadata (classes, max_tokens, ...)."""
@@ -148,8 +183,20 @@ def load_fine_tuned(folder: Path) -> tuple[SentenceClassifier, dict[str, str]]:
         raise ValueError(f"{path} was not written by LLMind/train.py: point --out at an LLMind run folder")
     if metadata.get("base_weights_sha256") != WEIGHTS_SHA256:
         raise ValueError(f"{path} was fine-tuned from other weights than {PACKAGE}'s: train again")
-    model = pretrained_classifier(len(json.loads(metadata["classes"])), float(metadata["head_dropout"]))
-    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    classes, start_layer, head_dropout = _checked_metadata(path, metadata)
+    model = pretrained_classifier(len(classes), head_dropout)
+    # every parameter training changed must be there: the layers from start_layer, and the head
+    trained = [name for name, _ in model.named_parameters() if name.startswith("classifier.")
+               or start_layer == 0 or _layer_of(name) >= start_layer]
+    missing = [name for name in trained if name not in state]
+    if missing:
+        raise ValueError(f"{path} is damaged: it lacks {len(missing)} of the weights training saves "
+                         f"({', '.join(missing[:3])}); train again")
+    try:
+        unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    except RuntimeError as error:  # a tensor of the wrong shape
+        reason = str(error).strip().splitlines()[-1].strip()
+        raise ValueError(f"{path} is damaged: {reason}; train again") from None
     if unexpected:
         raise ValueError(f"{path} holds weights this model has no place for ({unexpected[:3]}): train again")
     return model.eval(), metadata

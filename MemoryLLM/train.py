@@ -33,7 +33,7 @@ from common.config import finite, option, parse_config, require, require_at_leas
 from common.forecast import harness
 from common.forecast.harness import ForecastConfig, Stage
 from common.paths import output_dir
-from MemoryLLM.forecaster import STRATEGIES, KerasLSTMForecaster
+from MemoryLLM.forecaster import STRATEGIES, KerasLSTMForecaster, check_memory
 
 
 @dataclass
@@ -71,7 +71,8 @@ class MemoryConfig(ForecastConfig):
         require(self, 0 <= finite(self.dropout) < 1, "dropout", "a probability in [0, 1)")
 
 
-STAGE = Stage(name="MemoryLLM", model="lstm", label="LSTM", config_cls=MemoryConfig, make=KerasLSTMForecaster)
+STAGE = Stage(name="MemoryLLM", model="lstm", label="LSTM", config_cls=MemoryConfig, make=KerasLSTMForecaster,
+              check_memory=check_memory)
 
 
 def run(config: MemoryConfig, verbose: bool = True) -> dict[str, Any]:

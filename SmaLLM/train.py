@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
 def run(config: TrainConfig) -> dict:
     """Train and evaluate as `config` says; returns metrics.json's content."""
     config.validate()
-    opened = open_run(STAGE, config, lambda text: fit_tokenizer(config, text))
+    opened = open_run(STAGE, config, lambda text: fit_tokenizer(config, text),
+                      build=lambda vocab_size: build_model(config, vocab_size))
     with runtime.torch_settings(config.threads), opened as lm_run:
         return train_and_report(config, lm_run)
 

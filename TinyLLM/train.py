@@ -139,7 +139,8 @@ def run(config: TrainConfig) -> dict:
     """Train and evaluate as `config` says; returns metrics.json's content."""
     config.validate()
     # min_val_tokens: the 64-character-context score needs one whole block of validation text
-    opened = open_run(STAGE, config, CharTokenizer.fit, min_val_tokens=FIXED_CONTEXT + 1)
+    opened = open_run(STAGE, config, CharTokenizer.fit, min_val_tokens=FIXED_CONTEXT + 1,
+                      build=lambda vocab_size: build_model(config, vocab_size))
     with runtime.torch_settings(config.threads), opened as lm_run:
         return train_and_report(config, lm_run, Path(config.data).name)
 

@@ -114,10 +114,11 @@ def forecast_job(config: AblationConfig, series: dict[str, Any]) -> str:
 
 def oracle_test_sharpe(series: dict[str, Any], cost_bps: float) -> float:
     """The test Sharpe of the policy that knows the planted rule, on the agent's days, fills and costs."""
+    from bench_agent import BANDS, score_oracle
+
     from AgentLLM.market import MarketSpec, prepare_market
     from AgentLLM.policies import decision_mask
     from AgentLLM.scoring import score_span
-    from bench_agent import BANDS, score_oracle
 
     prices = load_prices("GOOG", csv=series["csv"])
     market = prepare_market(prices[["Open", "High", "Low", "Close", "Volume"]], MarketSpec())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from common.memory import require_memory
 from common.runs import _to_jsonable, atomic_path
 
 
@@ -38,6 +40,44 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def measure_training(
+    build: Callable[[], torch.nn.Module], step: Callable[[torch.nn.Module], torch.Tensor]
+) -> tuple[int, int]:
+    """(parameters, bytes of activations one training step keeps for backward) of the model `build()`
+    makes, measured on PyTorch's meta device, where tensors have shapes but no memory: a model far too
+    large for the machine is measured in milliseconds. `step(model)` runs one forward pass on meta
+    inputs and returns the loss (a model with an operation that has no meta version counts no
+    activations)."""
+    saved = 0
+
+    def count(tensor: torch.Tensor) -> torch.Tensor:  # called on every tensor autograd keeps
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.device("meta"):
+        model = build()
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
+                step(model)
+        except (RuntimeError, NotImplementedError):  # an operation with no meta version: parameters only
+            saved = 0
+    return count_parameters(model), saved
+
+
+def require_training_memory(
+    what: str, build: Callable[[], torch.nn.Module], step: Callable[[torch.nn.Module], torch.Tensor],
+    device: torch.device, fix: str,
+) -> None:
+    """Refuse, before anything is allocated, a model whose training does not fit in this machine's
+    memory (nor in the GPU's, when `device` is one): one line with the numbers (common/memory.py)."""
+    parameters, activations = measure_training(build, step)
+    require_memory(what, parameters, activations, fix)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        require_memory(what, parameters, activations, fix, available=free, where=f"the GPU ({device})")
 
 
 def sinusoidal_positions(positions: torch.Tensor, d_model: int) -> torch.Tensor:
@@ -131,6 +171,11 @@ def load_checkpoint(
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
         raise ValueError(f"{path} is not a checkpoint of this project: a PyTorch file without the "
                          "'model' and 'config' entries that training writes; re-train to recreate it")
+    for key in ("model", "config"):
+        if not isinstance(payload[key], dict):
+            what = "weights (a state_dict)" if key == "model" else "options"
+            raise ValueError(f"{path} is damaged: its {key!r} entry is a {type(payload[key]).__name__}, not "
+                             f"the mapping of {what} that training writes; re-train to recreate it")
     stage = payload.get("stage")
     if expected_stage is not None and stage is not None and stage != expected_stage:
         raise ValueError(f"{path} is a {stage} checkpoint, not a {expected_stage} one: "

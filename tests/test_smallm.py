@@ -94,7 +94,7 @@ def tiny_args(tmp_path, text="Some text to learn from , said the king , and the 
     ("--bpe-vocab-size", "256", "--bpe-vocab-size must be more than the 256 byte tokens"),
     ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
     ("--embedding-dim", "0", "--embedding-dim must be at least 1"),
-    ("--learning-rate", "-1", "--learning-rate must be a positive number"),
+    ("--learning-rate", "-1", "--learning-rate must be a positive rate of at most 1"),
 ])
 def test_a_bad_option_is_refused_before_anything_is_written(tmp_path, flag, value, message):
     with pytest.raises(ValueError, match=message):

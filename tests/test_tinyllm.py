@@ -174,8 +174,9 @@ def snapshot(folder):
     ("--val-fraction", "0", "--val-fraction must be between 0 and 1"),
     ("--val-fraction", "0.999", "each needs at least 1,000 and 100"),  # valid number, an empty training split
     ("--threads", "-1", "--threads must be 0 or more"),
-    ("--learning-rate", "0", "--learning-rate must be a positive number"),
-    ("--learning-rate", "nan", "--learning-rate must be a positive number"),
+    ("--learning-rate", "0", "--learning-rate must be a positive rate of at most 1"),
+    ("--learning-rate", "1e30", "--learning-rate must be a positive rate of at most 1"),
+    ("--learning-rate", "nan", "--learning-rate must be a finite number"),
     ("--dropout", "1", "--dropout must be in"),
     ("--max-steps", "-1", "--max-steps must be 0 or more"),
     ("--eval-every", "0", "--eval-every must be at least 1"),

@@ -5,7 +5,9 @@ embedded file cannot cover the request) yfinance, whose downloads are cached und
 
 Cleaning rules, the same for every source: column names are matched case-insensitively; rows with a
 missing price are dropped (with a warning that says how many); duplicate dates keep the last row;
-rows are sorted by date. Anything that cannot be cleaned safely raises a ValueError saying why.
+rows are sorted by date; High and Low are swapped back where High is below Low (with a warning); a gap
+of more than a month between dates gets a warning naming it. Anything that cannot be cleaned safely
+(a non-positive Close, a negative Volume) raises a ValueError saying why.
 """
 
 from __future__ import annotations
@@ -121,7 +123,49 @@ def clean_prices(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     if (prices["Close"] <= 0).any():
         day = prices.index[prices["Close"] <= 0][0].date()
         raise ValueError(f"{origin}: Close must be positive (found {prices['Close'].min()} on {day})")
+    if (prices["Volume"] < 0).any():
+        day = prices.index[prices["Volume"] < 0][0].date()
+        raise ValueError(f"{origin}: Volume counts shares traded and cannot be negative (found "
+                         f"{prices['Volume'].min():g} on {day}): fix that column, or delete it")
+    prices = _repair_swapped_range(prices, origin)
+    _warn_about_gaps(prices.index, origin)
     return prices
+
+
+def _repair_swapped_range(prices: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """High below Low can only be a mistake (the two columns swapped, or mislabelled): swap them back on
+    those rows, with a warning, so that the day's range is never negative."""
+    swapped = prices["High"] < prices["Low"]
+    if not swapped.any():
+        return prices
+    warnings.warn(f"{origin}: High is below Low on {int(swapped.sum())} of {len(prices)} row(s) (first on "
+                  f"{prices.index[swapped][0].date()}): the columns look swapped there; used the larger as "
+                  "High and the smaller as Low", stacklevel=4)
+    prices = prices.copy()
+    high, low = prices.loc[swapped, "High"].to_numpy(), prices.loc[swapped, "Low"].to_numpy()
+    prices.loc[swapped, "High"], prices.loc[swapped, "Low"] = low, high
+    return prices
+
+
+MAX_GAP_DAYS = 31  # a daily series has no month without a trading day: a longer gap is missing data
+
+
+def _warn_about_gaps(dates: pd.DatetimeIndex, origin: str) -> None:
+    """Warn, naming the longest one, when the dates jump by more than a month: a window that spans the
+    gap would read years apart as consecutive days."""
+    if len(dates) < 2:
+        return
+    gaps = dates[1:] - dates[:-1]
+    long = gaps > pd.Timedelta(days=MAX_GAP_DAYS)
+    if not long.any():
+        return
+    longest = int(gaps.argmax())
+    days = gaps[longest].days
+    span = f"{days / 365.25:.1f} years" if days >= 365 else f"{days} days"
+    warnings.warn(f"{origin}: the dates jump from {dates[longest].date()} to {dates[longest + 1].date()} "
+                  f"({span} without a row; {int(long.sum())} gap(s) longer than {MAX_GAP_DAYS} days): "
+                  "windows across a gap read distant days as consecutive; give a series without gaps, or "
+                  "--start after the gap", stacklevel=4)
 
 
 def read_price_csv(path: str | Path) -> pd.DataFrame:

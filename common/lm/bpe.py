@@ -20,7 +20,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from common.lm.tokenizer_protocol import read_tokenizer_file, require_text
+from common.lm.tokenizer_protocol import read_tokenizer_file, require_text, tokenizer_field
 from common.runs import write_json
 
 # GPT-2's pre-split pattern with Python's `re` classes: English contractions, an optional space plus
@@ -169,5 +169,19 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
-        payload = read_tokenizer_file(path, "bpe")
-        return cls([tuple(pair) for pair in payload["merges"]])
+        merges = tokenizer_field(read_tokenizer_file(path, "bpe"), path, "merges", _valid_merges,
+                                 "a list of [left id, right id] pairs of earlier tokens")
+        return cls([tuple(pair) for pair in merges])
+
+
+def _valid_merges(merges: object) -> bool:
+    """Whether `merges` is a list of pairs of ids, each naming a byte or the token of an earlier merge."""
+    if not isinstance(merges, list):
+        return False
+    for rank, pair in enumerate(merges):
+        ids_so_far = BYTE_VOCAB + rank
+        if not (isinstance(pair, list) and len(pair) == 2):
+            return False
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < ids_so_far for i in pair):
+            return False
+    return True

@@ -145,9 +145,30 @@ class PreparedCorpus:
     val_chars: int
 
 
+def read_corpus_meta(path: Path) -> dict[str, Any]:
+    """corpus.json, checked to hold what `open_prepared` reads, with the types `prepare` writes."""
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is damaged: it holds a {type(meta).__name__}, not an object; prepare the "
+                         "corpus again")
+    counts = ("tokens", "val_start_token", "val_chars")
+    for key in counts:
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{path} is damaged: {key!r} must be a count (a whole number, 0 or more), got "
+                             f"{value!r}; prepare the corpus again")
+    if meta.get("dtype") not in ("uint16", "uint32"):
+        raise ValueError(f"{path} is damaged: 'dtype' must be 'uint16' or 'uint32', got "
+                         f"{meta.get('dtype')!r}; prepare the corpus again")
+    if meta["val_start_token"] > meta["tokens"]:
+        raise ValueError(f"{path} is damaged: validation starts at token {meta['val_start_token']:,} of "
+                         f"{meta['tokens']:,}; prepare the corpus again")
+    return meta
+
+
 def open_prepared(folder: str | Path) -> PreparedCorpus:
     folder = Path(folder)
-    meta = read_json(folder / META_FILE)
+    meta = read_corpus_meta(folder / META_FILE)
     # mode "c" (copy-on-write): a writable view for torch.from_numpy that never writes back to the file
     tokens = np.memmap(folder / TOKENS_FILE, dtype=meta["dtype"], mode="c")
     if len(tokens) != meta["tokens"]:

@@ -12,6 +12,7 @@ so a stage picks characters, words or BPE pieces without the loop knowing which:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,3 +53,22 @@ def read_tokenizer_file(path: str | Path, kind: str | None = None) -> dict[str, 
     if kind is not None and payload["type"] != kind:
         raise ValueError(f"{path} holds a {payload['type']!r} tokenizer, not a {kind!r} one")
     return payload
+
+
+def tokenizer_field(payload: dict[str, Any], path: str | Path, key: str, valid: Callable[[Any], bool],
+                    what: str) -> Any:
+    """`payload[key]` of the tokenizer file `path`, refused with one line naming the file unless the
+    field is there and `valid` (it is `what`): a damaged file must not load and sample garbage."""
+    if key not in payload:
+        raise ValueError(f"{path} is damaged: the tokenizer has no {key!r}; re-train to recreate it")
+    if not valid(payload[key]):
+        raise ValueError(f"{path} is damaged: the tokenizer's {key!r} must be {what}; re-train to "
+                         "recreate it")
+    return payload[key]
+
+
+def distinct_strings(value: Any, single_characters: bool = False) -> bool:
+    """Whether `value` is a list of distinct non-empty strings (each one character long, if asked)."""
+    return (isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+            and len(set(value)) == len(value)
+            and not (single_characters and any(len(item) != 1 for item in value)))

@@ -14,7 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 from common.lm.bpe import BPETokenizer
-from common.lm.tokenizer_protocol import Tokenizer, read_tokenizer_file, require_text
+from common.lm.tokenizer_protocol import (
+    Tokenizer,
+    distinct_strings,
+    read_tokenizer_file,
+    require_text,
+    tokenizer_field,
+)
 from common.runs import write_json
 
 UNK = "<unk>"
@@ -54,7 +60,10 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
-        return cls(read_tokenizer_file(path, "char")["chars"])
+        chars = tokenizer_field(read_tokenizer_file(path, "char"), path, "chars",
+                                lambda value: distinct_strings(value, single_characters=True),
+                                "a list of distinct single characters")
+        return cls(chars)
 
 
 # A word (letters/digits, with inner apostrophes or hyphens: "I'll", "fiend-like", and a leading
@@ -89,6 +98,10 @@ class WordTokenizer:
             raise ValueError("the text has no words or punctuation to build a vocabulary from")
         # Most frequent first (ties alphabetical) so ids are stable and small ids are common words.
         words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        if not [w for w in words if w != UNK]:
+            raise ValueError(f"no word of the training text appears {min_freq} or more times (the most "
+                             f"frequent appears {max(counts.values())}), so every word would become <unk>: "
+                             "lower --min-freq or give a longer text")
         return cls([w for w in words if w != UNK], lowercase=lowercase)
 
     @property
@@ -121,7 +134,11 @@ class WordTokenizer:
     @classmethod
     def load(cls, path: str | Path) -> WordTokenizer:
         payload = read_tokenizer_file(path, "word")
-        return cls(payload["words"], lowercase=payload["lowercase"])
+        words = tokenizer_field(payload, path, "words", distinct_strings,
+                                "a list of distinct non-empty words")
+        lowercase = tokenizer_field(payload, path, "lowercase", lambda value: isinstance(value, bool),
+                                    "true or false")
+        return cls(words, lowercase=lowercase)
 
 
 TOKENIZERS: dict[str, type] = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
