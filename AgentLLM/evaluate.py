@@ -7,6 +7,10 @@ nothing but that one CSV (the prices and every policy's position per day) is rea
 Writes `rescored/cost_<bps>bps.json` inside the run folder (the run's own files are never touched)
 and prints the test table. At the run's own cost the numbers equal metrics.json's `policies`, which
 tests/test_agentllm.py checks: the CSV is enough to recompute every return, cost and metric.
+
+It also judges the guard again, at this cost and by the current rule (AgentLLM/scoring.py:
+guard_verdict), on the same guard half: would the agent as trained be deployed? The `guarded`
+column of positions.csv stays what the run itself decided.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from AgentLLM.market import SPLITS
-from AgentLLM.scoring import score_policies
+from AgentLLM.scoring import guard_verdict, score_policies
 from common.config import option, parse_config, run_cli
 from common.paths import output_dir
 from common.runs import read_json, write_json
@@ -72,9 +76,14 @@ def rescore(out: str | Path, cost_bps: float | None = None, reps: int | None = N
     frame = read_positions(out / "positions.csv")
     names = [column for column in frame.columns if column not in PRICE_COLUMNS]
     positions = {name: frame[name].to_numpy(dtype=float) for name in names}
-    table = score_policies(frame["open"].to_numpy(float), frame["close"].to_numpy(float), positions,
-                           spans_of(frame), cost_bps, seed=seed, reps=reps)
-    return {"cost_bps": cost_bps, "bootstrap_reps": reps, "policies": table}
+    spans = spans_of(frame)
+    open_, close = frame["open"].to_numpy(float), frame["close"].to_numpy(float)
+    table = score_policies(open_, close, positions, spans, cost_bps, seed=seed, reps=reps)
+    start, stop = spans["validation"]
+    guard_half = (start + (stop - start) // 2, stop)  # as AgentLLM/market.py cuts validation in halves
+    verdict = guard_verdict(open_, close, positions["as_trained"], positions["buy_and_hold"], guard_half,
+                            cost_bps, float(saved.get("guard_alpha", 0.05)), reps, seed)
+    return {"cost_bps": cost_bps, "bootstrap_reps": reps, "policies": table, "guard": verdict}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -91,6 +100,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         test = splits["test"]
         print(f"{name:<14}{test['sharpe']:>8.2f}{test['total_return']:>14.1%}{test['costs_paid']:>12.2%}"
               f"{str(test['break_even_bps']['buy_and_hold']):>19}")
+    verdict = result["guard"]
+    print(f"guard at this cost: {'keeps the agent' if verdict['kept'] else 'falls back to buy-and-hold'} "
+          f"(p = {verdict['p_value_vs_buy_and_hold']:.3f} against buy-and-hold, "
+          f"{verdict['p_value_vs_cash']:.3f} against cash)")
     print(f"written to {path}")
     return result
 

@@ -5,6 +5,7 @@ positions.csv, so both give the same numbers by construction).
     score_span(open_, close, positions, span, cost_bps)               performance over one split
     test_statistics(open_, close, positions, log_ret, hold_ret, ...)   bootstrap interval, PSR, break-even
     score_policies(open_, close, policies, spans, cost_bps, ...)      all of it for a table of policies
+    guard_verdict(open_, close, agent, hold, span, cost_bps, ...)      keep the agent, or buy-and-hold?
 """
 
 from __future__ import annotations
@@ -87,3 +88,27 @@ def score_policies(open_: np.ndarray, close: np.ndarray, policies: dict[str, np.
                                            span, seed, reps))
             table[name][split] = row
     return table
+
+
+def guard_verdict(open_: np.ndarray, close: np.ndarray, agent: np.ndarray, hold: np.ndarray,
+                  span: tuple[int, int], cost_bps: float, alpha: float = 0.05, reps: int = 1000,
+                  seed: int = 0) -> dict[str, Any]:
+    """Keep the agent only if, on `span` (the guard half), it beats both buy-and-hold's Sharpe and cash
+    (a Sharpe of 0), each with a stationary-bootstrap p < alpha.
+
+    Beating buy-and-hold alone is no skill when the market falls: on a random walk whose guard half
+    fell, an agent that knew nothing once "beat" it with p = 0.02. Requiring both tests to pass is an
+    intersection-union test, so the level stays alpha.
+    """
+    _, agent_ret = score_span(open_, close, agent, span, cost_bps)
+    _, hold_ret = score_span(open_, close, hold, span, cost_bps)
+    versus_hold = bootstrap_sharpe_interval(np.expm1(agent_ret), benchmark=np.expm1(hold_ret), reps=reps,
+                                            seed=seed)
+    versus_cash = bootstrap_sharpe_interval(np.expm1(agent_ret), reps=reps, seed=seed)
+    p_value = max(versus_hold["p_value"], versus_cash["p_value"])
+    return {"kept": bool(p_value < alpha),
+            "rule": f"keep the agent if the stationary-bootstrap p-values of 'no Sharpe lead over "
+                    f"buy-and-hold' and of 'Sharpe <= 0' on the guard half are both < {alpha}; else "
+                    "buy-and-hold",
+            "guard_days": span[1] - span[0], **versus_hold, "p_value": p_value,
+            "p_value_vs_buy_and_hold": versus_hold["p_value"], "p_value_vs_cash": versus_cash["p_value"]}

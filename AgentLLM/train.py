@@ -50,14 +50,14 @@ from AgentLLM.agents import ALGORITHMS, AgentResult, AgentSettings, decision_imp
 from AgentLLM.env import ACTION_MODES
 from AgentLLM.forecast import agent_columns, column_name, forecast_channels, save_channel
 from AgentLLM.market import FILLS, SPLITS, Market, MarketSpec, prepare_market
-from AgentLLM.scoring import score_policies, score_span
+from AgentLLM.scoring import guard_verdict, score_policies, score_span
 from common.config import finite, option, parse_config, require, require_at_least, run_cli
 from common.forecast.prices import PriceOptions
 from common.forecast.windows import TRADING_DAYS
 from common.paths import output_dir
 from common.runs import run_transaction, write_json
 from common.seed import set_seed
-from common.trading.significance import SHARPE_NOTE, bootstrap_sharpe_interval, deflated_sharpe_ratio
+from common.trading.significance import SHARPE_NOTE, deflated_sharpe_ratio
 
 STAGE = "AgentLLM"
 BASELINES = ("flat", "buy_and_hold", "sma_20_50", "supervised", "random")
@@ -171,23 +171,9 @@ def choose_agent(agents: list[AgentResult]) -> AgentResult:
 
 
 def guard(market: Market, as_trained: np.ndarray, hold: np.ndarray, config: AgentConfig) -> dict[str, Any]:
-    """Keep the agent only if, on the guard half, it beats both buy-and-hold's Sharpe and cash (a Sharpe
-    of 0), each with a bootstrap p < alpha. Beating buy-and-hold alone is no skill when the market falls
-    (a random walk's falling guard half once "kept" an agent that knew nothing); requiring both is an
-    intersection-union test, so its level is still alpha."""
-    span = market.span("guard")
-    _, agent_ret = score_span(market.open_, market.close, as_trained, span, config.cost_bps)
-    _, hold_ret = score_span(market.open_, market.close, hold, span, config.cost_bps)
-    versus_hold = bootstrap_sharpe_interval(np.expm1(agent_ret), benchmark=np.expm1(hold_ret),
-                                            reps=config.bootstrap_reps, seed=config.seed)
-    versus_cash = bootstrap_sharpe_interval(np.expm1(agent_ret), reps=config.bootstrap_reps, seed=config.seed)
-    p_value = max(versus_hold["p_value"], versus_cash["p_value"])
-    return {"kept": bool(p_value < config.guard_alpha),
-            "rule": f"keep the agent if the stationary-bootstrap p-values of 'no Sharpe lead over "
-                    f"buy-and-hold' and of 'Sharpe <= 0' on the guard half are both < {config.guard_alpha}; "
-                    "else buy-and-hold",
-            "guard_days": span[1] - span[0], **versus_hold, "p_value": p_value,
-            "p_value_vs_buy_and_hold": versus_hold["p_value"], "p_value_vs_cash": versus_cash["p_value"]}
+    """The deployment decision on the guard half (AgentLLM/scoring.py: guard_verdict)."""
+    return guard_verdict(market.open_, market.close, as_trained, hold, market.span("guard"), config.cost_bps,
+                         config.guard_alpha, config.bootstrap_reps, config.seed)
 
 
 def agent_summary(agents: list[AgentResult], table: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def test_evaluate_recomputes_every_number_from_positions_csv(tiny_run):
     for name in POLICIES:
         assert _to_jsonable(result["policies"][name]) == json.loads(json.dumps(_to_jsonable(
             metrics["policies"][name]))), name
+    for key in ("kept", "p_value", "p_value_vs_buy_and_hold", "p_value_vs_cash"):  # the guard, judged again
+        assert result["guard"][key] == metrics["guard"][key], key
     higher = evaluate.main(["--out", str(out), "--cost-bps", "50"])
     assert (out / "rescored" / "cost_50bps.json").is_file()
     traded = higher["policies"]["sma_20_50"]["test"]

@@ -141,7 +141,7 @@ def test_the_best_epoch_is_chosen_on_the_select_half_only(tmp_path):
     assert result.best_epoch == int(np.argmin(losses)) + 1
     assert harness.scaled_loss(forecaster, data.splits["select"]) == pytest.approx(min(losses))
     halves = len(data.splits["select"].anchors) + len(data.splits["guard"].anchors)
-    assert halves == len(data.splits["validation"].anchors)
+    assert halves == len(data.splits["validation"].anchors)  # horizon 1: no window between the halves
     assert data.splits["select"].anchors[-1] < data.splits["guard"].anchors[0]
 
 

@@ -63,6 +63,15 @@ def test_targets_are_defined_as_documented(volatility, direction):
         assert volatility.splits[name].anchors.max() + 5 < volatility.borders[name][1]
 
 
+def test_the_validation_halves_share_no_day_of_a_volatility_week(volatility):
+    """A volatility target reads the 5 days after its anchor: "select" and "guard" are 4 windows apart,
+    so the guard's test is on weeks that the best epoch and the baselines' settings never saw."""
+    select, guard = (volatility.splits[name].anchors for name in ("select", "guard"))
+    assert volatility.target_days == 5
+    assert guard[0] - select[-1] == volatility.target_days  # last select week ends the day before
+    assert len(select) + len(guard) == len(volatility.splits["validation"].anchors) - 4
+
+
 def test_ewma_is_the_riskmetrics_recursion_seeded_on_training_rows(volatility):
     returns = log_returns(volatility)
     train_stop = volatility.borders["train"][1]

@@ -9,6 +9,7 @@ import pytest
 from common import metrics
 from common.forecast.baselines import baseline_forecasts, moving_average_forecast, naive_forecast
 from common.forecast.report import score
+from common.forecast.stats import diebold_mariano, pesaran_timmermann
 from common.forecast.windows import (
     WARMUP_ROWS,
     Standardizer,
@@ -44,11 +45,37 @@ def test_no_target_crosses_a_border_and_every_day_is_scored(prepared):
     assert test.anchors[0] - prepared.lookback + 1 < prepared.borders["test"][0]
 
 
-def test_validation_is_halved_in_time_order(prepared):
+def test_validation_is_halved_in_time_order_and_the_halves_share_no_target_day(prepared):
     select, guard, validation = (prepared.splits[name] for name in ("select", "guard", "validation"))
-    np.testing.assert_array_equal(np.concatenate([select.anchors, guard.anchors]), validation.anchors)
+    gap = prepared.horizon - 1  # a window's targets are its anchor's next `horizon` days
+    middle = len(select.anchors)
+    np.testing.assert_array_equal(select.anchors, validation.anchors[:middle])
+    np.testing.assert_array_equal(guard.anchors, validation.anchors[middle + gap:])
     assert abs(len(select.anchors) - len(guard.anchors)) <= 1
+    select_days = set(prepared.target_dates("select").ravel())
+    guard_days = set(prepared.target_dates("guard").ravel())
+    assert not select_days & guard_days
+    # no more is dropped than that: the first guard target is the day after the last select target
+    assert guard.anchors[0] + 1 == select.anchors[-1] + prepared.horizon + 1
     assert prepared.scored("test")["windows"] == len(prepared.splits["test"].anchors)
+
+
+def test_each_step_is_tested_at_its_own_horizon(prepared):
+    """Step s reads the close s days ahead, so its windows overlap by s - 1 days: its Diebold-Mariano
+    and Pesaran-Timmermann tests run at horizon s, the pooled ones at the full horizon."""
+    actual, previous = prepared.actual_prices("test"), naive_forecast(prepared, "test")
+    rng = np.random.default_rng(0)
+    predicted = previous * np.exp(0.01 * rng.normal(size=previous.shape))  # moves both ways
+    result = score(prepared, predicted)
+    true_return, predicted_return = np.log(actual / previous), np.log(predicted / previous)
+    for step in range(prepared.horizon):
+        row, horizon = result["by_horizon"][step], step + 1
+        dm = diebold_mariano((actual[:, step] - previous[:, step]) ** 2,
+                             (actual[:, step] - predicted[:, step]) ** 2, horizon)
+        pt = pesaran_timmermann(true_return[:, step], predicted_return[:, step], horizon)
+        assert (row["step"], row["dm_pvalue"], row["pt_pvalue"]) == (horizon, dm[1], pt[1])
+    pooled = pesaran_timmermann(true_return, predicted_return, prepared.horizon)
+    assert result["pooled"]["pt_pvalue"] == pooled[1]
 
 
 def test_windows_hold_the_right_rows_and_targets(goog, prepared):

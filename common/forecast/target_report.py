@@ -6,7 +6,8 @@ Volatility, forecasts σ̂ of the realised volatility σ of the next week (annua
 - rmse of σ̂ - σ; qlike = mean(log σ̂² + σ² / σ̂²) (Patton, 2011): the loss that ranks variance
   forecasts correctly when the realised variance is only a noisy proxy of the true one;
 - dm_pvalue: one-sided Diebold-Mariano p-value for "lower squared error than HAR-RV" (dm_qlike_pvalue:
-  the same on QLIKE), Newey-West lags ≥ 4 because neighbouring weeks overlap by 4 days.
+  the same on QLIKE), tested at horizon volatility_days because neighbouring weeks share 4 days
+  (common.forecast.stats: an equal-weighted cosine variance and Student's t).
 Direction, forecasts p of the probability of an up day:
 - log_loss (nats; a constant 0.5 scores 0.693), brier (mean (p - y)²; 0.5 scores 0.25), accuracy of
   "up when p > 0.5" beside up_share, the share of up days in the test split;
@@ -39,9 +40,11 @@ TABLE_COLUMNS = {  # target -> (key, header) of the console / Markdown table
 def guard_rule(target: str) -> str:
     reference, loss = (("HAR-RV", "squared volatility errors") if target == "volatility"
                        else ("the training base rate", "log-loss"))
-    return (f"keep the model only if a one-sided Diebold-Mariano test ({loss}, Newey-West variance, "
-            f"Harvey-Leybourne-Newbold correction) rejects 'no better than {reference}' at level alpha on "
-            f"the validation split's second half; otherwise forecast {reference}")
+    variance = ("equal-weighted cosine variance and Student's t, as neighbouring weeks overlap"
+                if target == "volatility" else "Newey-West variance, Harvey-Leybourne-Newbold correction")
+    return (f"keep the model only if a one-sided Diebold-Mariano test ({loss}, {variance}) rejects 'no "
+            f"better than {reference}' at level alpha on the validation split's second half; otherwise "
+            f"forecast {reference}")
 
 
 def window_losses(target: str, actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:

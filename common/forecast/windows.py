@@ -18,7 +18,9 @@ The recipe, and why:
    test window may read its *inputs* from days before the border (the past is known at forecast
    time), but no target crosses a border. The validation windows are halved in time order: "select"
    (early stopping, the best epoch, baseline settings) and "guard" (the test of "better than naive?",
-   on windows nothing was chosen on).
+   on windows nothing was chosen on). A window's target reads `reach` days (the horizon, or the
+   volatility target's days), so the reach - 1 windows between the halves are dropped: like two
+   splits, the halves share no target day.
 4. Feature and target scalers are fitted on the training split only, then applied everywhere.
 """
 
@@ -39,6 +41,7 @@ TRADING_DAYS = 252  # annualises a daily variance
 MIN_VOLATILITY_SHARE = 0.05
 VALIDATION_HALVES = ("select", "guard")  # the two halves of "validation", in time order
 MIN_VALIDATION_WINDOWS = 20  # 10 per half: the least that a significance test can say anything from
+# (besides the reach - 1 windows dropped between the halves)
 # Rows lost before every feature is defined: MACD's signal line needs 26 + 9 - 1 closes.
 WARMUP_ROWS = 33
 
@@ -287,10 +290,13 @@ def window_anchors(start: int, stop: int, lookback: int, horizon: int) -> np.nda
     return np.arange(max(start - 1, lookback - 1), stop - horizon)
 
 
-def halve(windows: Windows) -> tuple[Windows, Windows]:
-    """Split windows in two in time order (the earlier half gets the odd one)."""
-    middle = (len(windows.anchors) + 1) // 2
-    first, second = slice(0, middle), slice(middle, None)
+def halve(windows: Windows, reach: int = 1) -> tuple[Windows, Windows]:
+    """Split windows in two in time order, dropping the reach - 1 windows between the halves so that no
+    target day lies in both (a window's targets are the `reach` days after its anchor); the earlier
+    half gets the odd one."""
+    gap = reach - 1
+    middle = (len(windows.anchors) - gap + 1) // 2
+    first, second = slice(0, middle), slice(middle + gap, None)
     return tuple(Windows(windows.inputs[part], windows.targets[part], windows.anchors[part])
                  for part in (first, second))
 
@@ -341,16 +347,18 @@ def prepare_forecast_data(
     borders = borders or chronological_borders(n_rows, train_fraction, validation_fraction)
     smallest = min(train_fraction, validation_fraction, 1 - train_fraction - validation_fraction)
     for name, (start, stop) in borders.items():
-        # train must hold whole windows; validation enough windows for its two halves; test one.
+        # train must hold whole windows; validation enough windows for its two halves and the reach - 1
+        # dropped between them; test one.
         need = {"train": lookback + reach,
-                "validation": MIN_VALIDATION_WINDOWS + reach - 1}.get(name, reach)
+                "validation": MIN_VALIDATION_WINDOWS + 2 * (reach - 1)}.get(name, reach)
         if stop - start < need:
-            rows_needed = int(np.ceil(max(lookback, MIN_VALIDATION_WINDOWS) + reach) / smallest)
+            rows_needed = int(np.ceil(max(lookback + reach, MIN_VALIDATION_WINDOWS + 2 * reach) / smallest))
             raise ValueError(
                 f"the {name} split has {stop - start} rows, too few for lookback {lookback} and horizon "
                 f"{reach} (train needs lookback + horizon rows, validation {MIN_VALIDATION_WINDOWS} "
-                f"windows): the series has {len(prices)} rows ({first} used for indicator warm-up). Use a "
-                f"shorter --lookback/--horizon or a longer series (about {rows_needed + first}+ rows)."
+                f"windows and horizon - 1 between its halves): the series has {len(prices)} rows ({first} "
+                f"used for indicator warm-up). Use a shorter --lookback/--horizon or a longer series (about "
+                f"{rows_needed + first}+ rows)."
             )
 
     log_close = np.log(prices["Close"].to_numpy(dtype=np.float64)[first:])
@@ -385,7 +393,7 @@ def prepare_forecast_data(
         for name, (inputs, targets, anchors) in raw_windows.items()
     }
     if "validation" in splits:
-        splits.update(zip(VALIDATION_HALVES, halve(splits["validation"])))
+        splits.update(zip(VALIDATION_HALVES, halve(splits["validation"], reach)))
 
     return ForecastData(
         dates=pd.DatetimeIndex(features.index),
