@@ -119,7 +119,7 @@ def walk_forward_channel(prices: pd.DataFrame, model: str = "transformer", folds
         guarded[rows] = log_return if verdict["kept"] else 0.0
         fold_info.append({"fold": index, "first_origin": str(prices.index[rows[0]].date()),
                           "last_origin": str(prices.index[rows[-1]].date()), "days": int(len(rows)),
-                          "trained_on_days": int(start + 1), "best_epoch": result.best_epoch,
+                          "fitted_on_rows": int(start + 1), "best_epoch": result.best_epoch,
                           "guard_kept": verdict["kept"], "guard_p_value": verdict["dm_pvalue_validation"],
                           "seconds": round(time.perf_counter() - began, 1)})
         if progress is not None:

@@ -19,26 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from probes import one_line_error, snapshot
 
-from common.config import config_from_dict, preset_config, run_cli, type_problem
+from common.config import config_from_dict, preset_config, type_problem
 from common.runs import read_json
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` with its bytes: equal snapshots mean a byte-identical folder."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_line_error(main, argv: list[str], capsys) -> str:
-    """Run `main(argv)` as the command line does; return its error line, after checking it is one line
-    with no traceback."""
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: main(argv))
-    message = str(exit_info.value.code)
-    assert message.startswith("error: ") and "\n" not in message, message
-    assert "Traceback" not in capsys.readouterr().err
-    return message
-
 
 SENTENCE = "Some text to learn from, said the king, and the queen agreed. "
 

@@ -14,27 +14,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from probes import one_line_error, snapshot
 
 from common import runtime
 from common.config import run_cli
 from common.runs import RUN_MARKER, hidden_beside, run_transaction, write_json
 from TinyLLM import train as tinyllm
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` with its bytes: equal snapshots mean a byte-identical folder."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_line_error(main, argv: list[str], capsys) -> str:
-    """Run `main(argv)` as the command line does; return its error line, after checking it is one line
-    with no traceback."""
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: main(argv))
-    message = str(exit_info.value.code)
-    assert message.startswith("error: ") and "\n" not in message, message
-    assert "Traceback" not in capsys.readouterr().err
-    return message
 
 
 def good_run(out: Path) -> None:
