@@ -20,7 +20,11 @@ STAGES = ("TinyLLM", "SmaLLM", "MemoryLLM", "CodeLLM", "LLMind", "AgentLLM")
 # Stage 6 reads the day's text with Stage 5's model, in one module (a whole stage named: any of its modules),
 # and Stages 3-4's forecasts through that map, in AgentLLM/forecast.py.
 ALLOWED_CROSSINGS = {("CodeLLM/stages.py", "MemoryLLM.train"), ("AgentLLM/text.py", "LLMind"),
-                     ("AgentLLM/forecast.py", "CodeLLM.stages")}
+                     ("AgentLLM/forecast.py", "CodeLLM.stages"),
+                     # ask.py's tools are the stages' models: MiniLM and the reader (5), the forecasting map
+                     # (4, which reaches 3), the samplers (1, 2), all behind one module
+                     ("AgentLLM/tools.py", "LLMind"), ("AgentLLM/tools.py", "CodeLLM.stages"),
+                     ("AgentLLM/tools.py", "TinyLLM.sample"), ("AgentLLM/tools.py", "SmaLLM.sample")}
 
 # Run in a fresh interpreter: import the frameworks first (what *they* change on import is theirs),
 # snapshot every process-wide setting, import every module of the project, snapshot again.
