@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-lag bench-agent bench-long-range walk-forward clean
+.PHONY: install demo test lint bench bench-lag bench-agent bench-ablation bench-ask bench-long-range walk-forward clean
 
 install: $(STAMP)
 
@@ -46,6 +46,16 @@ bench-lag: install
 # random walk? 12 AgentLLM runs, two at a time (30 to 50 minutes on 2 cores; see benchmarks/README.md).
 bench-agent: install
 	$(PY) benchmarks/bench_agent.py
+
+# What each of the agent's inputs adds (prices, + Stage 4's forecast, + Stage 5's text, + both) on GOOG, a planted
+# lag, a random walk and a text signal: 10 AgentLLM runs, two at a time (about 40 minutes on 2 cores).
+bench-ablation: install
+	$(PY) benchmarks/ablation_agent.py
+
+# Stage 6's tool-using agent: routing accuracy and end-to-end answers on 77 held-out requests, MiniLM router
+# against the keyword baseline (a minute or two).
+bench-ask: install
+	$(PY) benchmarks/bench_ask.py
 
 # Long-range memory: lags k = 1 .. 250 and a rare-marker family, LSTM vs Transformer at equal epochs and
 # equal wall clock, beside AR(k) and the oracle (about 75 minutes on 2 cores; see CodeLLM/README.md).
