@@ -1,6 +1,8 @@
 """One run of Stage 5: split once, then score every model on the same sentences (train.py configures it).
 
+    repeated sentences dropped, then one stratified train / validation / test split
     majority / TF-IDF + LR / frozen + LR / fine-tuned / from scratch   on the test split, with intervals
+    (from scratch: the same network, a small BERT and a bag of WordPieces, each tuned on validation)
     TF-IDF, frozen and fine-tuned at 100, 300, 1,000 sentences          (the learning curve)
     the models trained on NYT, on tweets, movie and product reviews     (out of domain)
 """
@@ -20,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from common import runtime
 from common.runs import write_json, write_text
-from LLMind import baselines, plots, pretrained
+from LLMind import baselines, plots, pretrained, scratch
 from LLMind.config import TrainConfig
 from LLMind.finetune import (
     TrainResult,
@@ -31,10 +33,12 @@ from LLMind.finetune import (
     train_classifier,
 )
 from LLMind.look_inside import attention_map, tokenizer_table
-from LLMind.prepare_data import LabelledText
+from LLMind.prepare_data import LabelledText, deduplicate
 from LLMind.scoring import bootstrap_indices, confusion, macro_f1, paired_difference, score
 
 MODELS = ("majority", "tfidf_logreg", "frozen_logreg", "fine_tuned", "from_scratch")
+# The small networks trained from scratch, each skipped when its rates option is empty
+SCRATCH_RIVALS = {"small_scratch": "small_rates", "bag_scratch": "bag_rates"}
 SPLITS = ("train", "validation", "test")
 MIN_PER_CLASS = 5  # a stratified three-way split needs a few sentences of every class
 
@@ -68,6 +72,9 @@ class Experiment:
                  classes: list[str], out: Path) -> None:
         self.config, self.classes, self.out, self.num_classes = config, classes, out, len(classes)
         index = {name: i for i, name in enumerate(classes)}
+        self.deduplication: dict[str, int] | None = None
+        if config.deduplicate:  # before the split, so that no sentence is in two splits
+            data, self.deduplication = deduplicate(data)
         labels = np.array([index[label] for label in data.labels])
         kept = np.arange(len(labels))
         if config.max_sentences:
@@ -93,12 +100,16 @@ class Experiment:
         print(f"[{time.perf_counter() - self.started:4.0f} s, {peak_mib:5.0f} MiB] {message}", flush=True)
 
     def settings(self, start_layer: int, learning_rate: float, head_learning_rate: float, min_steps: int = 0,
-                 max_steps: int = 0) -> TrainSettings:
+                 max_steps: int = 0, until_converged: bool = False) -> TrainSettings:
+        """The fine-tune's recipe; `until_converged`: up to --scratch-max-epochs, stopping once validation
+        has not improved for --scratch-patience epochs."""
         c = self.config
-        return TrainSettings(start_layer=start_layer, epochs=c.epochs, batch_size=c.batch_size,
-                             learning_rate=learning_rate, head_learning_rate=head_learning_rate,
-                             weight_decay=c.weight_decay, warmup_fraction=c.warmup_fraction,
-                             min_steps=min_steps, seed=c.seed, max_steps=max_steps)
+        return TrainSettings(start_layer=start_layer,
+                             epochs=c.scratch_max_epochs if until_converged else c.epochs,
+                             batch_size=c.batch_size, learning_rate=learning_rate,
+                             head_learning_rate=head_learning_rate, weight_decay=c.weight_decay,
+                             warmup_fraction=c.warmup_fraction, min_steps=min_steps, seed=c.seed,
+                             max_steps=max_steps, patience=c.scratch_patience if until_converged else 0)
 
     def run(self) -> dict[str, Any]:
         c = self.config
@@ -134,9 +145,10 @@ class Experiment:
         self.predictions["fine_tuned"] = tuned_logits.argmax(1)
         tuned_name = f"fine-tuned (top {c.trainable_layers} layers)"
         self.attention[tuned_name] = attention_map(self.model, self.look_ids, last)
-        scratch = self.from_scratch()
+        scratch_result = self.from_scratch()
+        rivals = self.scratch_rivals()
 
-        metrics = self.test_scores(tfidf, frozen, scratch)
+        metrics = self.test_scores(tfidf, frozen, scratch_result, rivals)
         metrics["learning_curve"] = self.learning_curve(metrics)
         metrics["out_of_domain"] = self.score_out_of_domain(majority, tfidf, frozen)
         self.token_table = tokenizer_table(self.look_text, self.look_tokens, self.split_texts["train"])
@@ -166,49 +178,92 @@ class Experiment:
 
     def from_scratch(self) -> TrainResult:
         """The same network from random initialisation, every layer trained, at the budget
-        --scratch-budget names: the fine-tune's steps, or its arithmetic (trainable_layers / 6 of them)."""
+        --scratch-budget names: the fine-tune's steps, its arithmetic (trainable_layers / 6 of them), or
+        epochs until validation stops improving."""
         c = self.config
-        steps = self.tuned.steps
+        converge = c.scratch_budget == "converge"
+        steps = 0 if converge else self.tuned.steps
         if c.scratch_budget == "compute":
             steps = math.ceil(steps * c.trainable_layers / self.num_layers)
-        self.log(f"the same network from scratch: {steps} steps over all layers ...")
-        scratch = pretrained.random_classifier(self.num_classes, c.head_dropout, self.folder, seed=c.seed)
-        settings = self.settings(0, c.scratch_learning_rate, c.scratch_learning_rate, max_steps=steps)
-        result = train_classifier(scratch, self.ids["train"], self.y["train"], self.ids["validation"],
+        self.log("the same network from scratch: " + (
+            f"until validation stops improving (at most {c.scratch_max_epochs} epochs) ..." if converge
+            else f"{steps} steps over all layers ..."))
+        network = pretrained.random_classifier(self.num_classes, c.head_dropout, self.folder, seed=c.seed)
+        settings = self.settings(0, c.scratch_learning_rate, c.scratch_learning_rate, max_steps=steps,
+                                 until_converged=converge)
+        result = train_classifier(network, self.ids["train"], self.y["train"], self.ids["validation"],
                                   self.y["validation"], settings)
-        self.predictions["from_scratch"] = predict_logits(scratch, self.ids["test"], 0).argmax(1)
+        self.predictions["from_scratch"] = predict_logits(network, self.ids["test"], 0).argmax(1)
         return result
 
-    def test_scores(self, tfidf: baselines.Fitted, frozen: baselines.Fitted, scratch: TrainResult
-                    ) -> dict[str, Any]:
+    def scratch_rivals(self) -> dict[str, scratch.Tuned]:
+        """The small networks from scratch (LLMind/scratch.py), each trained until validation stops
+        improving at every rate its option lists, the rate chosen on validation."""
+        c = self.config
+        base = self.model.bert.config
+        builders = {"small_scratch": scratch.small_bert, "bag_scratch": scratch.bag_of_pieces}
+        rivals: dict[str, scratch.Tuned] = {}
+        for name, option_name in SCRATCH_RIVALS.items():
+            rates = c.rates(option_name)
+            if not rates:
+                continue
+            self.log(f"{plots.NAMES[name]} from scratch, rates {', '.join(f'{r:g}' for r in rates)} ...")
+            rivals[name] = scratch.tune_on_validation(
+                lambda build=builders[name]: build(base, self.num_classes, c.head_dropout, c.seed), rates,
+                lambda rate: self.settings(0, rate, rate, until_converged=True), self.ids["train"],
+                self.y["train"], self.ids["validation"], self.y["validation"], self.ids["test"], self.log)
+            self.predictions[name] = rivals[name].test_predictions
+            if rivals[name].result.interrupted:
+                break
+        return rivals
+
+    def test_scores(self, tfidf: baselines.Fitted, frozen: baselines.Fitted, scratch_result: TrainResult,
+                    rivals: dict[str, scratch.Tuned]) -> dict[str, Any]:
         c, y_test = self.config, self.y["test"]
         draws = bootstrap_indices(len(y_test), c.bootstrap, c.seed)
         metrics: dict[str, Any] = {
             "task": {"data": c.csv or c.data, "classes": self.classes,
                      "sentences": {name: len(part) for name, part in self.splits.items()},
-                     "test_class_counts": np.bincount(y_test, minlength=self.num_classes).tolist()},
+                     "test_class_counts": np.bincount(y_test, minlength=self.num_classes).tolist(),
+                     "deduplication": self.deduplication},
         }
-        for name in MODELS:
+        for name in self.models():
             metrics[name] = score(y_test, self.predictions[name], self.num_classes, draws)
         metrics["tfidf_logreg"]["chosen_on_validation"] = tfidf.chosen
         metrics["frozen_logreg"]["chosen_on_validation"] = frozen.chosen
         metrics["fine_tuned"].update(self._summary(self.tuned, c.trainable_layers))
-        metrics["from_scratch"].update(self._summary(scratch, self.num_layers), budget=c.scratch_budget)
+        metrics["from_scratch"].update(self._summary(scratch_result, self.num_layers),
+                                       budget=c.scratch_budget, learning_rate=c.scratch_learning_rate)
+        for name, rival in rivals.items():
+            metrics[name].update(rival.summary())
+        # The from-scratch network validation liked best: the honest rival (its test score was not used)
+        scratch_scores = {"from_scratch": scratch_result.best_val_macro_f1,
+                          **{name: rival.result.best_val_macro_f1 for name, rival in rivals.items()}}
+        best_scratch = max(scratch_scores, key=lambda name: scratch_scores[name])
+        metrics["best_from_scratch"] = {"model": best_scratch, "chosen_on": "validation macro-F1",
+                                        "val_macro_f1": scratch_scores}
         # Ctrl-C stops a training early and the run goes on: its results say so, as the other stages' do
-        metrics["interrupted"] = self.tuned.interrupted or scratch.interrupted
-        for other in ("tfidf_logreg", "frozen_logreg", "from_scratch"):
+        metrics["interrupted"] = (self.tuned.interrupted or scratch_result.interrupted
+                                  or any(rival.result.interrupted for rival in rivals.values()))
+        for other in ("tfidf_logreg", "frozen_logreg", *dict.fromkeys(["from_scratch", best_scratch])):
             metrics[f"fine_tuned_vs_{other}"] = paired_difference(y_test, self.predictions, "fine_tuned",
                                                                   other, self.num_classes, draws)
         metrics["confusion"] = {name: confusion(y_test, self.predictions[name], self.num_classes).tolist()
                                 for name in ("tfidf_logreg", "frozen_logreg", "fine_tuned")}
-        self.histories = {"fine_tuned": self.tuned.history, "from_scratch": scratch.history}
+        self.histories = {"fine_tuned": self.tuned.history, "from_scratch": scratch_result.history,
+                          **{name: rival.result.history for name, rival in rivals.items()}}
         return metrics
+
+    def models(self) -> list[str]:
+        """The models scored on test: MODELS, then the from-scratch rivals that ran."""
+        return [*MODELS, *(name for name in SCRATCH_RIVALS if name in self.predictions)]
 
     @staticmethod
     def _summary(result: TrainResult, layers: int) -> dict[str, Any]:
         return {"trained_layers": layers, "steps": result.steps, "best_epoch": result.best_epoch,
-                "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.seconds,
-                "interrupted": result.interrupted}
+                "steps_to_best_epoch": result.best_steps, "epochs_run": len(result.history),
+                "stopped_early": result.stopped_early, "best_val_macro_f1": result.best_val_macro_f1,
+                "train_seconds": result.seconds, "interrupted": result.interrupted}
 
     def learning_curve(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Test macro-F1 of TF-IDF, frozen and fine-tuned on smaller stratified training sets (the same
@@ -278,10 +333,10 @@ class Experiment:
                                    self.start_layer, c.max_tokens, c.head_dropout)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["text", "label", *MODELS])
+        writer.writerow(["text", "label", *self.models()])
         for row, (text, label) in enumerate(zip(self.split_texts["test"], self.y["test"], strict=True)):
             writer.writerow([text, self.classes[label],
-                             *(self.classes[self.predictions[name][row]] for name in MODELS)])
+                             *(self.classes[self.predictions[name][row]] for name in self.models())])
         write_text(out / "predictions.csv", buffer.getvalue())
         data = c.csv or c.data
         plots.plot_confusions({name: np.array(counts) for name, counts in metrics["confusion"].items()},

@@ -109,6 +109,7 @@ class TrainSettings:
     min_steps: int  # a small training set still gets this many steps (a learning curve's 100 sentences)
     seed: int
     max_steps: int = 0  # stop after this many steps (0: the epochs decide)
+    patience: int = 0  # stop once validation has not improved for this many epochs (0: run every epoch)
 
 
 @dataclass
@@ -119,6 +120,8 @@ class TrainResult:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     interrupted: bool = False  # Ctrl-C stopped training before its budget was spent
+    stopped_early: bool = False  # validation stopped improving before the last epoch (settings.patience)
+    best_steps: int = 0  # steps taken when the kept (best) epoch ended
 
 
 def _optimizer(model: SentenceClassifier, settings: TrainSettings) -> torch.optim.Optimizer:
@@ -138,7 +141,9 @@ def train_classifier(model: SentenceClassifier, train_items: Sequence[torch.Tens
                      val_items: Sequence[torch.Tensor], val_labels: np.ndarray, settings: TrainSettings,
                      log: Callable[[str], None] = print) -> TrainResult:
     """Train the layers from `start_layer` up and the head with cross-entropy; after every epoch score
-    validation macro-F1 and keep the best epoch's weights, which the model holds on return. Ctrl-C stops
+    validation macro-F1 and keep the best epoch's weights, which the model holds on return. With
+    `settings.patience` training stops once that many epochs in a row did not beat the best (the rate
+    then never reaches the end of its decay: the epochs set only the longest run). Ctrl-C stops
     training early and still returns the best epoch so far."""
     torch.manual_seed(settings.seed)  # dropout masks
     rng = np.random.default_rng(settings.seed)  # batch order
@@ -187,8 +192,14 @@ def train_classifier(model: SentenceClassifier, train_items: Sequence[torch.Tens
                 f"validation macro-F1 {val_f1:.3f} ({time.perf_counter() - started:.0f} s)")
             if val_f1 > result.best_val_macro_f1:
                 result.best_epoch, result.best_val_macro_f1 = epoch, val_f1
+                result.best_steps = result.steps
                 state = model.state_dict()
                 best_state = {name: state[name].detach().clone() for name in trainable}
+            if settings.patience and epoch - result.best_epoch >= settings.patience and epoch < epochs:
+                result.stopped_early = True
+                log(f"  no gain on validation for {settings.patience} epoch(s): stopping, keeping epoch "
+                    f"{result.best_epoch}")
+                break
     except KeyboardInterrupt:
         result.interrupted = True
         log("  interrupted: keeping the best epoch so far")

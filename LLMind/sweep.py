@@ -2,6 +2,11 @@
 
     python LLMind/sweep.py                                  # the fine-tune's rate, then the from-scratch one
     python LLMind/sweep.py --rates 3e-5,1e-4,3e-4 --scratch-rates 1e-4,3e-4,1e-3
+    python LLMind/sweep.py --rates "" -- --scratch-budget converge   # the same network from scratch,
+                                              # each rate until validation stops improving (slow)
+
+(The small from-scratch networks need no sweep: train.py tries every rate of --small-rates and
+--bag-rates and keeps the one validation likes best.)
 
 Every other option is train.py's default (pass them after `--`, e.g. `-- --epochs 3`). One frozen pass
 serves every fine-tune; each rate then trains with the same seed, split and budget as train.py would.
@@ -69,17 +74,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results["fine_tuned"][rate] = result.best_val_macro_f1
             experiment.log(f"fine-tune rate {rate:g}: validation macro-F1 {result.best_val_macro_f1:.3f} "
                            f"(best epoch {result.best_epoch})")
+        converge = config.scratch_budget == "converge"  # epochs until validation stops improving
         if config.scratch_budget == "compute":
             steps = math.ceil(steps * config.trainable_layers / experiment.num_layers)
         for rate in _rates(args.scratch_rates):
             model = pretrained.random_classifier(len(classes), config.head_dropout, seed=config.seed)
-            settings = experiment.settings(0, rate, rate, max_steps=steps)
+            settings = experiment.settings(0, rate, rate, max_steps=0 if converge else steps,
+                                           until_converged=converge)
             result = train_classifier(model, experiment.ids["train"], y["train"],
                                       experiment.ids["validation"], y["validation"], settings,
                                       log=lambda _: None)
             results["from_scratch"][rate] = result.best_val_macro_f1
-            experiment.log(f"from-scratch rate {rate:g} ({steps} steps): validation macro-F1 "
-                           f"{result.best_val_macro_f1:.3f}")
+            experiment.log(f"from-scratch rate {rate:g} ({result.steps} steps): validation macro-F1 "
+                           f"{result.best_val_macro_f1:.3f} (best epoch {result.best_epoch})")
     return results
 
 

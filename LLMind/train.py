@@ -8,10 +8,13 @@ New York Times editorial snippets, offline, and measure what the pretrained weig
     python LLMind/train.py --preset tiny            # seconds: checks the plumbing, not the model
     python LLMind/predict.py "The plan is a disgrace."     # classify with the fine-tuned model
 
+Repeated sentences are dropped first (--no-deduplicate keeps them), so that none is in two splits.
 Every model sees the same train / validation / test split (stratified, fixed by --seed) and is scored
 on the same test sentences with bootstrap 95 % intervals: the majority class, TF-IDF + logistic
-regression, the frozen MiniLM's sentence vectors + logistic regression, the fine-tuned MiniLM, and the
-same network from random initialisation at the same budget. Settings are chosen on validation only. A
+regression, the frozen MiniLM's sentence vectors + logistic regression, the fine-tuned MiniLM, the
+same network from random initialisation at the same budget, and two networks from scratch sized for
+the data (a small BERT, a bag of WordPieces) trained until validation stops improving. Settings are
+chosen on validation only. A
 learning curve repeats the comparison on 100 / 300 / 1,000 training sentences, and the NYT-trained
 models are scored on tweets, movie reviews and product reviews (out of domain).
 

@@ -20,7 +20,14 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 from common.config import run_cli
 from LLMind import prepare_data, scoring
-from LLMind.prepare_data import label_of, parse_ground_truth, read_labelled_csv, read_vader_sets
+from LLMind.prepare_data import (
+    LabelledText,
+    deduplicate,
+    label_of,
+    parse_ground_truth,
+    read_labelled_csv,
+    read_vader_sets,
+)
 
 
 def _missing() -> str | None:
@@ -106,6 +113,40 @@ def test_real_sets_have_the_published_sizes_and_the_issue_s_class_counts():
     assert [nyt.count(label) for label in prepare_data.LABELS] == [1688, 2402, 1100]
 
 
+def test_deduplicate_keeps_one_copy_and_drops_groups_that_disagree():
+    data = LabelledText(
+        texts=["A grim day.", "The board met.", "a  grim DAY. ", "A fine win.", "the board met.", "Rain.",
+               "A grim day.", "Odd."],
+        labels=["negative", "neutral", "negative", "positive", "positive", "neutral", "negative", "neutral"],
+        scores=[-2.0, 0.1, -1.9, 2.0, 0.7, 0.0, -2.2, 0.3])
+    kept, report = deduplicate(data)
+    # "A grim day." thrice with one label: its first copy stays; "The board met." twice, labelled
+    # neutral and positive: the whole group goes; the order of the rest is kept.
+    assert kept.texts == ["A grim day.", "A fine win.", "Rain.", "Odd."]
+    assert kept.labels == ["negative", "positive", "neutral", "neutral"]
+    assert kept.scores == [-2.0, 2.0, 0.0, 0.3]
+    assert report == {"sentences_before": 8, "repeated_groups": 2, "copies_dropped": 2,
+                      "conflicting_groups": 1, "conflicting_sentences_dropped": 2, "sentences_after": 4}
+    assert deduplicate(LabelledText(["x", "y"], ["a", "b"]))[0].scores is None
+
+
+@needs_resources
+def test_the_default_split_puts_no_sentence_in_two_splits():
+    from LLMind.config import TrainConfig
+    from LLMind.experiment import Experiment
+    from LLMind.prepare_data import LABELS, normalise_text
+
+    nyt = prepare_data.load_vader_sets()["nyt"]
+    _, report = deduplicate(nyt)
+    assert report == {"sentences_before": 5190, "repeated_groups": 71, "copies_dropped": 63,
+                      "conflicting_groups": 8, "conflicting_sentences_dropped": 16, "sentences_after": 5111}
+    experiment = Experiment(TrainConfig(), nyt, {}, list(LABELS), out=None)  # type: ignore[arg-type]
+    seen = {name: {normalise_text(text) for text in texts} for name, texts in experiment.split_texts.items()}
+    assert sum(len(texts) for texts in experiment.split_texts.values()) == 5111
+    assert not seen["train"] & seen["test"] and not seen["train"] & seen["validation"]
+    assert not seen["validation"] & seen["test"]
+
+
 def test_labelled_csv_and_phrasebank_inputs(tmp_path: Path):
     good = tmp_path / "mine.csv"
     good.write_text('sentence,sentiment\n"Profits rose, sharply.",positive\nLosses widened.,negative\n')
@@ -167,12 +208,38 @@ def test_scores_match_scikit_learn():
 
 
 @needs_resources
-def test_pinned_weights_have_the_published_sha256():
+def test_pinned_files_have_the_published_sha256():
     from LLMind import pretrained
 
-    path = pretrained.model_dir() / pretrained.WEIGHTS_FILE
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == \
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    folder = pretrained.model_dir()
+    assert pretrained.WEIGHTS_SHA256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    pinned = set(pretrained.PINNED_SHA256)
+    assert {"model.safetensors", "config.json", "tokenizer.json", "vocab.txt"} <= pinned
+    for name, digest in pretrained.PINNED_SHA256.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    pretrained.check_files(folder)
+
+
+@needs_resources
+@pytest.mark.parametrize("name", ["tokenizer.json", "vocab.txt", "config.json", "model.safetensors"])
+def test_a_changed_model_file_is_refused_before_use(tmp_path: Path, name: str):
+    from LLMind import pretrained
+
+    folder = pretrained.model_dir()
+    for path in folder.iterdir():  # a copy of the package's folder, every file linked but `name`
+        (tmp_path / path.name).symlink_to(path)
+    (tmp_path / name).unlink()
+    changed = bytearray((folder / name).read_bytes())
+    changed[-2] ^= 1  # one bit
+    (tmp_path / name).write_bytes(bytes(changed))
+    load = {"tokenizer.json": pretrained.load_tokenizer, "vocab.txt": pretrained.load_tokenizer,
+            "config.json": pretrained.bert_config,
+            "model.safetensors": lambda folder: pretrained.pretrained_classifier(3, 0.1, folder)}[name]
+    with pytest.raises(ValueError, match=f"{name} has sha256 .*not the published.*reinstall"):
+        load(tmp_path)
+    (tmp_path / name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"holds no {name}"):
+        pretrained.check_files(tmp_path)
 
 
 @needs_resources
@@ -225,6 +292,37 @@ def test_fine_tuning_is_deterministic_for_a_seed():
     assert changed == []
 
 
+def test_training_stops_once_validation_stops_improving():
+    import torch
+
+    from LLMind.finetune import TrainSettings, train_classifier
+    from LLMind.scratch import BagOfPieces
+
+    items = [torch.tensor([101, 5 + i % 7, 102]) for i in range(24)]
+    labels = np.array([0, 1, 2] * 8)
+    # A rate too small to change a prediction: validation can never beat epoch 1.
+    settings = TrainSettings(start_layer=0, epochs=10, batch_size=8, learning_rate=1e-12,
+                             head_learning_rate=1e-12, weight_decay=0.0, warmup_fraction=0.1, min_steps=0,
+                             seed=0, patience=2)
+    result = train_classifier(BagOfPieces(200, 8, 3, 0.0), items, labels, items, labels, settings,
+                              log=lambda _: None)
+    assert result.stopped_early and len(result.history) == 3 and result.steps == 9
+    assert result.best_epoch == 1 and result.best_steps == 3
+    settings.patience = 0  # every epoch
+    result = train_classifier(BagOfPieces(200, 8, 3, 0.0), items, labels, items, labels, settings,
+                              log=lambda _: None)
+    assert not result.stopped_early and len(result.history) == 10
+
+
+def test_rate_lists_are_checked_up_front():
+    from LLMind.config import TrainConfig
+
+    assert TrainConfig(small_rates="3e-4, 1e-3", bag_rates="").rates("small_rates") == [3e-4, 1e-3]
+    for text in ("fast", "0", "nan", "2"):
+        with pytest.raises(ValueError, match="--bag-rates"):
+            TrainConfig(bag_rates=text).validate()
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
     if MISSING is not None:
@@ -241,10 +339,23 @@ def test_tiny_run_writes_every_result(tiny_run):
                  "confusion.png", "learning_curve.png", "attention.png", "fine_tuned.safetensors"):
         assert (out / name).is_file(), name
     saved = json.loads((out / "metrics.json").read_text())
-    for model in ("majority", "tfidf_logreg", "frozen_logreg", "fine_tuned", "from_scratch"):
+    models = ("majority", "tfidf_logreg", "frozen_logreg", "fine_tuned", "from_scratch", "small_scratch",
+              "bag_scratch")
+    for model in models:
         low, high = saved[model]["macro_f1_ci95"]
         assert 0 <= low <= saved[model]["macro_f1"] <= high <= 1, model
         assert 0 <= saved[model]["accuracy"] <= 1
+    # the from-scratch rivals: rates tried, the one validation chose, and the best of them by validation
+    assert set(saved["bag_scratch"]["val_macro_f1_by_rate"]) == {"0.001", "0.003"}
+    assert saved["small_scratch"]["chosen_on_validation"] == {"learning_rate": 1e-3}
+    assert saved["small_scratch"]["epochs_run"] <= 2
+    best = saved["best_from_scratch"]
+    assert best["model"] in ("from_scratch", "small_scratch", "bag_scratch")
+    assert best["val_macro_f1"][best["model"]] == max(best["val_macro_f1"].values())
+    assert f"fine_tuned_vs_{best['model']}" in saved
+    assert saved["task"]["deduplication"]["sentences_after"] == 5111
+    header = (out / "predictions.csv").read_text().splitlines()[0]
+    assert header == "text,label," + ",".join(models)
     assert set(saved["out_of_domain"]) == {"tweets", "movies", "products"}
     assert saved["out_of_domain"]["tweets"]["sentences"] == 30
     assert saved["learning_curve"]["sizes"][-1] == saved["task"]["sentences"]["train"]
