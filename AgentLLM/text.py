@@ -26,6 +26,7 @@ A day without text gets the neutral vector (0, 1, 0): nothing said reads as noth
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -191,7 +192,9 @@ class FrozenReader(SentimentReader):
         from common.runs import atomic_path
         from LLMind.pretrained import WEIGHTS_SHA256
 
-        path = VECTOR_CACHE / f"minilm_{FROZEN_TRAINING_SET}_{WEIGHTS_SHA256[:12]}_{self.max_tokens}.npy"
+        texts_hash = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]  # which sentences, in order
+        path = VECTOR_CACHE / (f"minilm_{FROZEN_TRAINING_SET}_{WEIGHTS_SHA256[:12]}_{self.max_tokens}_"
+                               f"{texts_hash}.npy")
         if path.is_file():
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):
@@ -216,10 +219,12 @@ def training_sentences() -> tuple[Any, np.ndarray, dict[str, np.ndarray]]:
     train and validation sentences out."""
     from LLMind.config import TrainConfig
     from LLMind.experiment import stratified_split
-    from LLMind.prepare_data import load_vader_sets
+    from LLMind.prepare_data import deduplicate, load_vader_sets
 
     settings = TrainConfig()
     data = load_vader_sets()[FROZEN_TRAINING_SET]
+    if settings.deduplicate:  # as LLMind does before its split, so the two splits are the same
+        data, _ = deduplicate(data)
     labels = np.array([CLASSES.index(label) for label in data.labels])
     splits = stratified_split(labels, settings.test_fraction, settings.val_fraction, settings.seed)
     return data, labels, splits
