@@ -46,7 +46,7 @@ from common.config import build_parser, option, preset_config, run_cli
 from common.forecast.prices import load_prices
 from common.forecast.synthetic import lag_return_series
 from common.paths import output_dir
-from common.runs import write_json, write_text
+from common.runs import read_json, write_json, write_text
 
 INPUTS = {"prices": (False, False), "+ forecast": (True, False), "+ text": (False, True),
           "+ both": (True, True)}  # (forecast channel, text channel)
@@ -70,6 +70,8 @@ class AblationConfig:
     forecast_folds: int = option(4, "AgentLLM's --forecast-folds")
     forecast_preset: str = option("", "AgentLLM's --forecast-preset (tiny for --quick)")
     cost_bps: float = option(10.0, "cost per side in basis points")
+    only: str = option("", "comma-separated series to (re)run: GOOG, lag5_phi0.3, random_walk_seed1, "
+                           "text_beta0.8 (\"\": all); the other series' rows are kept from results.json")
     workers: int = option(2, "runs at once, one process each with one PyTorch thread: one per core")
     out: str = option(str(output_dir("bench", "ablation_agent")), "results, series, runs and logs")
     preset: str = option("", "named settings resolved first (quick: minutes, checks the plumbing)")
@@ -192,6 +194,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(config.out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     series = write_series(config)
+    kept: list[dict[str, Any]] = []
+    if config.only:
+        chosen = [name.strip() for name in config.only.split(",") if name.strip()]
+        unknown = [name for name in chosen if name not in [item["name"] for item in series]]
+        if unknown:
+            raise ValueError(f"--only: unknown series {unknown}; use {[item['name'] for item in series]}")
+        earlier = read_json(out / "results.json") if (out / "results.json").is_file() else {"rows": []}
+        kept = [row for row in earlier["rows"] if row["series"] not in chosen]
+        command = f"{earlier.get('command', '')}; then {command}" if kept else command
+        series = [item for item in series if item["name"] in chosen]
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")  # each worker sets its environment before PyTorch loads
     with ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
@@ -205,7 +217,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows = []
         for future in tqdm(futures, desc="ablation", unit="run", dynamic_ncols=True):
             rows.append(future.result())
-            write_json(out / "results.json", {"command": command, "finished": False, "rows": rows})
+            write_json(out / "results.json", {"command": command, "finished": False, "rows": kept + rows})
+    order = [row["series"] for row in kept] + [item["name"] for item in series]
+    rows = sorted(kept + rows, key=lambda row: (order.index(row["series"]),
+                                                list(INPUTS).index(row["inputs"])))
     markdown = table(rows)
     results = {"command": command, "cpu": runtime.cpu_model(), "settings": config, "finished": True,
                "seconds": round(time.perf_counter() - started, 1), "rows": rows, "table": markdown}
