@@ -117,9 +117,12 @@ def test_indicators_on_a_day_use_rows_up_to_it_only():
     assert on_the_day["rsi_14"] == later["rsi_14"] and on_the_day["date"] == "2010-05-07"
 
 
-def test_a_forecast_for_the_day_after_as_of_is_allowed():
-    if not (output_dir("CodeLLM") / "predictions.csv").is_file():
-        pytest.skip("needs a saved CodeLLM run (python CodeLLM/train.py)")
+def test_a_forecast_for_the_day_after_as_of_is_allowed(tmp_path, monkeypatch):
+    from CodeLLM import train as code_train
+
+    saved = tmp_path / "CodeLLM"  # a tiny Stage 4 run (seconds) stands in for outputs/CodeLLM
+    code_train.main(["--preset", "tiny", "--out", str(saved)])
+    monkeypatch.setattr(tools, "output_dir", lambda stage: saved if stage == "CodeLLM" else output_dir(stage))
     result = tools.forecast("GOOG", "2012-03-05", "2012-03-05", as_of="2012-03-02")  # the Friday before
     assert result["forecasts"][0]["actual"] is None  # not known at as_of: not shown
     assert "saved run" in result["source"]
