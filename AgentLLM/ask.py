@@ -28,7 +28,7 @@ from AgentLLM.planner import Agent, Reply, RouterPlanner
 def build_agent(router: str = "encoder", as_of: str | None = None, threads: int = 0) -> tuple[Agent, float]:
     """(the agent, seconds it took to load its router: MiniLM and its example vectors for "encoder")."""
     from AgentLLM.router import EncoderRouter, KeywordRouter
-    from AgentLLM.tools import SentenceEncoder
+    from AgentLLM.text import SentenceEncoder
 
     started = time.perf_counter()
     chosen = KeywordRouter() if router == "keyword" else EncoderRouter(SentenceEncoder(threads))

