@@ -82,8 +82,8 @@ class TrainConfig(LMConfig):
                              shaping=True)
     seq_len: int = option(128, "TBPTT length: gradients flow back 128 characters (the state carries further)",
                           shaping=True)
-    max_minutes: float = option(3.75, "wall-clock training budget; with the final evaluation a run stays "
-                                "within about 5 minutes")
+    max_minutes: float = option(3.75, "training budget (the training clock: periodic evaluations and samples "
+                                "not counted); a run's wall clock adds them and the final evaluation")
     eval_streams: int = option(16, "periodic validation reads the text as 16 parallel pieces (fast); the "
                                "final one reads it whole")
     # baselines

@@ -1,6 +1,7 @@
 """TinyLLM: the recurrence is right, the loop learns, runs are repeatable and the scripts run end to end."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from common import runtime
 from common.config import parse_config, shaping_options
 from common.lm import harness as lm_harness
 from common.lm.evaluation import evaluate_carried, evaluate_fixed_context, loss_by_position
-from common.lm.loop import LMConfig, Progress, train
+from common.lm.loop import LMConfig, Progress, make_optimizer, train
 from common.lm.tokenizers import CharTokenizer
 from common.seed import set_seed
 from common.torch_utils import save_checkpoint
@@ -64,6 +65,47 @@ def test_training_loop_overfits_a_tiny_text(tmp_path, one_thread):
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     train(model, optimizer, ids, ids, config, tmp_path, {}, sample=lambda: "")
     assert evaluate_carried(model, ids) < 0.1  # nats/char: it has memorised the text
+
+
+def test_evaluations_and_samples_stay_out_of_the_training_clock(tmp_path, one_thread):
+    # Each step is followed by a sample that takes 0.2 s: the budget (--max-minutes) and the tokens/s
+    # count the training clock only, so those pauses are reported apart and not spent from it.
+    model = CharRNN(5, 4, 8)
+    config = LMConfig(batch_size=2, seq_len=4, warmup_steps=1, max_steps=4, max_minutes=0, eval_every=2,
+                      sample_every=1, eval_streams=1, precision="fp32")
+
+    def slow_sample() -> str:
+        time.sleep(0.2)
+        return "text"
+
+    ids = torch.randint(0, 5, (200,))
+    optimizer = make_optimizer(model, 1e-3, 0.0)
+    progress = train(model, optimizer, ids, ids, config, tmp_path, {}, slow_sample)
+    assert progress.step == 4 and progress.pause_seconds >= 4 * 0.2
+    assert progress.seconds < 0.2  # four steps of a tiny model, no pause in them
+    assert [row["seconds"] for row in progress.history] == sorted(row["seconds"] for row in progress.history)
+
+
+def test_the_fused_optimizer_trains_as_the_plain_adamw_does(tmp_path, one_thread):
+    # make_optimizer uses PyTorch's fused AdamW kernel: the same update up to rounding, so the same seed
+    # gives the same losses as the per-tensor AdamW it replaced.
+    ids = torch.randint(0, 7, (400,))
+    config = LMConfig(batch_size=4, seq_len=10, warmup_steps=2, max_steps=30, max_minutes=0, eval_every=10,
+                      sample_every=0, eval_streams=1, precision="fp32")
+    histories = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = CharRNN(7, 6, 16, cell="lstm")
+        optimizer = make_optimizer(model, 3e-3, 0.01)
+        assert optimizer.defaults["fused"] is True
+        if not fused:
+            for group in optimizer.param_groups:
+                group["fused"] = None  # the per-tensor implementation
+        out = tmp_path / str(fused)
+        out.mkdir()
+        histories.append(train(model, optimizer, ids, ids, config, out, {}, sample=lambda: "").history)
+    for with_fused, plain in zip(*histories, strict=True):
+        assert with_fused["val_loss"] == pytest.approx(plain["val_loss"], abs=1e-5)
 
 
 def test_ctrl_c_stops_training_and_keeps_a_checkpoint(tmp_path):

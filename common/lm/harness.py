@@ -260,7 +260,8 @@ def training_metrics(progress: Progress, model: nn.Module, run: Run) -> dict[str
     resident memory is this process's, so far; `parallel`: world size, global and per-process batch,
     learning rate)."""
     return {
-        "train_seconds": round(progress.seconds, 1),
+        "train_seconds": round(progress.seconds, 1),  # the training clock, what --max-minutes budgets
+        "pause_seconds": round(progress.pause_seconds, 1),  # periodic evaluations, samples, checkpoint writes
         "tokens_per_second": round(progress.tokens / max(progress.step_seconds, 1e-9)),
         "params": count_parameters(model), "steps": progress.step, "tokens_seen": progress.tokens,
         "interrupted": progress.interrupted, "device": str(run.device), "threads": torch.get_num_threads(),
