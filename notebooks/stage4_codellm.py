@@ -1,0 +1,125 @@
+# %% [markdown]
+# # Stage 4 — CodeLLM: a Transformer forecasting GOOG
+#
+# A small Transformer encoder-decoder reads 60 days of technical indicators (log return, RSI, MACD,
+# Bollinger bands, …) and forecasts the next close. It sees exactly the windows and test days that
+# Stage 3's LSTM sees, and it is scored beside the forecasts that need no network at all: **naive**
+# (tomorrow = today), **drift**, an **AR** model, a **moving average** and a **ridge** regression.
+#
+# What to look for: a daily close is close to a random walk, so naive is very hard to beat. The
+# *guard* keeps the network only if it beat naive on held-out validation days; otherwise the stage
+# forecasts naive. Read `CodeLLM/README.md` for the full story.
+#
+# The cell below picks the settings: `preset = ""` is the stage's defaults (a few minutes on a laptop
+# CPU); `preset = "tiny"` checks the plumbing in seconds (the tests run it that way).
+
+# %% tags=["parameters"]
+preset = ""  # "" = the stage's defaults; "tiny" = seconds, checks the plumbing, not the model
+runs_folder = None  # where the runs go; None = outputs/notebooks/runs
+
+# %%
+from common import runtime
+
+runtime.prepare_environment()  # settings PyTorch's OpenMP reads as it loads: before `import torch`
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Image, Markdown, display
+
+from CodeLLM.train import CodeConfig, run
+from common.config import preset_config
+from common.paths import output_dir
+
+runs = Path(runs_folder) if runs_folder else output_dir("notebooks", "runs")
+
+# %% [markdown]
+# ## Train and score
+#
+# `preset_config` builds the same config the command line would (`python CodeLLM/train.py`); only the
+# output folder is changed here, so this notebook never overwrites a run of the script.
+
+# %%
+config = preset_config(CodeConfig, preset, out=str(runs / "CodeLLM"))
+started = time.perf_counter()
+metrics = run(config, verbose=False)
+seconds = time.perf_counter() - started
+print(f"{metrics['params']:,} parameters, {metrics['epochs_run']} epochs (best: {metrics['best_epoch']}), "
+      f"{seconds:.0f} s; {metrics['scored']['windows']} test windows from {metrics['scored']['first']} "
+      f"to {metrics['scored']['last']}")
+
+
+# %%
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """The network (as trained and behind the guard) beside every baseline, on the test windows."""
+    columns = ["rmse", "mae", "rmse_vs_naive", "directional_accuracy", "dm_pvalue"]
+    rows = {name: values for name, values in metrics["forecasts"].items()}
+    return pd.DataFrame(rows).T[columns].astype(float).sort_values("rmse")
+
+
+table = metrics_table(metrics)
+table.style.format("{:.3f}", na_rep="—")
+
+# %%
+as_trained = metrics["forecasts"]["as_trained"]
+best_baseline = table.drop(index=["as_trained", "guarded"]).index[0]
+guard = metrics["guard"]
+display(Markdown(
+    f"As trained, the Transformer's test RMSE is **{as_trained['rmse']:.2f}** dollars, "
+    f"**{as_trained['rmse_vs_naive']:.3f}×** naive's (below 1 beats naive). The best forecast without a "
+    f"network is **{best_baseline}** at {table.loc[best_baseline, 'rmse_vs_naive']:.3f}× naive. "
+    f"The guard **{'kept' if guard['kept'] else 'did not keep'}** the network, so the stage's forecast "
+    f"is {'the Transformer' if guard['kept'] else 'naive'} (RMSE {metrics['test']['rmse']:.2f})."
+))
+
+# %% [markdown]
+# ## The plots the run wrote
+#
+# Forecasts against the actual close on the test days, the training and validation loss per epoch,
+# and predicted against actual daily returns (a cloud with no slope means no skill on returns).
+
+# %%
+run_folder = Path(config.out)
+for name in ["predictions.png", "loss.png", "returns_scatter.png"]:
+    display(Image(filename=str(run_folder / name)))
+
+# %% [markdown]
+# ## Look inside
+#
+# **Where the score is won or lost**: the running sum of naive's squared error minus each forecast's,
+# as a share of naive's total. A line that rises beats naive over that stretch, a jump is one day that
+# decided the score, and the last point is 1 − (RMSE / naive RMSE)².
+#
+# **Where the network looks**: how much attention (and gradient saliency) each day of the window gets.
+# A model that found a real lag would peak there; a profile near the uniform share reads no day in
+# particular.
+
+# %%
+display(Image(filename=str(run_folder / "cumulative_error.png")))
+display(Image(filename=str(run_folder / "attention.png")))
+display(Image(filename=str(run_folder / "interpretability.png")))
+profiles = json.loads((run_folder / "lag_profiles.json").read_text())
+# a profile: the share of attention (or saliency) per day of the window, oldest first, the last close last
+pd.DataFrame({name: {"peak (days before the last close)": len(shares) - 1 - shares.index(max(shares)),
+                     "share at the peak": max(shares), "uniform share": 1 / len(shares)}
+              for name, shares in profiles.items()}).T.style.format("{:.3g}")
+
+# %% [markdown]
+# ## Try this: forecast five days ahead
+#
+# `horizon=5` forecasts every step one to five days ahead at once. Errors grow with the horizon for
+# every forecast, naive included; the question is whether the ratio to naive moves. Change the option
+# below (say `positions="sinusoidal"` or `encoder_layers=2`) and run the cell again.
+
+# %%
+changed = {"horizon": 5}
+config_try = preset_config(CodeConfig, preset, out=str(runs / "CodeLLM-try"), **changed)
+metrics_try = run(config_try, verbose=False)
+compare = pd.DataFrame({
+    "as above": metrics_table(metrics)[["rmse", "rmse_vs_naive"]].stack(),
+    ", ".join(f"{key}={value}" for key, value in changed.items()):
+        metrics_table(metrics_try)[["rmse", "rmse_vs_naive"]].stack(),
+}).unstack()
+compare.style.format("{:.3f}", na_rep="—")
