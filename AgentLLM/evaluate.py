@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from AgentLLM.market import SPLITS
+from AgentLLM.market import SPLITS, validation_halves
 from AgentLLM.scoring import guard_verdict, score_policies
 from common.config import option, parse_config, run_cli
 from common.paths import output_dir
@@ -79,8 +79,7 @@ def rescore(out: str | Path, cost_bps: float | None = None, reps: int | None = N
     spans = spans_of(frame)
     open_, close = frame["open"].to_numpy(float), frame["close"].to_numpy(float)
     table = score_policies(open_, close, positions, spans, cost_bps, seed=seed, reps=reps)
-    start, stop = spans["validation"]
-    guard_half = (start + (stop - start) // 2, stop)  # as AgentLLM/market.py cuts validation in halves
+    guard_half = validation_halves(*spans["validation"])["guard"]  # as the run cut validation
     verdict = guard_verdict(open_, close, positions["as_trained"], positions["buy_and_hold"], guard_half,
                             cost_bps, float(saved.get("guard_alpha", 0.05)), reps, seed)
     return {"cost_bps": cost_bps, "bootstrap_reps": reps, "policies": table, "guard": verdict}

@@ -148,9 +148,10 @@ def forecast_channels(prices: pd.DataFrame, models: list[str], folds: int, seed:
         return load_channel(csv, prices.index, models)
     frames, info = [], {}
     with tqdm(total=len(models) * folds, desc="forecast channel", unit="fold", dynamic_ncols=True) as bar:
+        from CodeLLM.stages import forecast_stage
+
         for model in models:
-            stage, _ = stage_config(model, seed)
-            overrides = stage.config_cls.PRESETS[preset] if preset else None
+            overrides = forecast_stage(model).config_cls.PRESETS[preset] if preset else None
             channel = walk_forward_channel(prices, model, folds, seed, overrides,
                                            progress=lambda done, total: bar.update(1))
             frames.append(channel.frame)

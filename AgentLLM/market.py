@@ -81,6 +81,12 @@ class Market:
         return labels
 
 
+def validation_halves(start: int, stop: int) -> dict[str, tuple[int, int]]:
+    """The validation days [start, stop) cut into "select" (the earlier half) and "guard"."""
+    middle = start + (stop - start) // 2
+    return {"select": (start, middle), "guard": (middle, stop)}
+
+
 def chronological_spans(first: int, stop: int, train_fraction: float, validation_fraction: float
                         ) -> dict[str, tuple[int, int]]:
     """Decision days [first, stop) cut into train / validation / test, and validation into halves."""
@@ -91,10 +97,8 @@ def chronological_spans(first: int, stop: int, train_fraction: float, validation
     count = stop - first
     train_end = first + round(count * train_fraction)
     validation_end = train_end + round(count * validation_fraction)
-    select_end = train_end + (validation_end - train_end) // 2
     spans = {"train": (first, train_end), "validation": (train_end, validation_end),
-             "test": (validation_end, stop), "select": (train_end, select_end),
-             "guard": (select_end, validation_end)}
+             "test": (validation_end, stop), **validation_halves(train_end, validation_end)}
     short = {name: b - a for name, (a, b) in spans.items() if b - a < MIN_SPLIT_DAYS}
     if short:
         raise ValueError(
