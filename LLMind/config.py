@@ -25,8 +25,9 @@ STAGE = "LLMind"
 class TrainConfig:
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"max_sentences": 240, "max_tokens": 32, "epochs": 1, "batch_size": 16, "curve_sizes": "40",
-                 "curve_min_steps": 2, "ood_sentences": 30, "bootstrap": 50, "scratch_max_epochs": 2,
-                 "scratch_patience": 1, "small_rates": "1e-3", "bag_rates": "1e-3,3e-3"},
+                 "curve_repeats": 2, "curve_min_steps": 2, "ood_sentences": 30, "bootstrap": 50,
+                 "scratch_max_epochs": 2, "scratch_patience": 1, "small_rates": "1e-3",
+                 "bag_rates": "1e-3,3e-3"},
     }
     data: str = option("nyt", "the VADER set to train on (the other three are the out-of-domain tests)",
                        choices=list(VADER_SETS))
@@ -71,11 +72,17 @@ class TrainConfig:
                             "picks one (empty: skip it)")
     curve_sizes: str = option("100,300,1000", "learning curve: training sentences (comma-separated), "
                               "plus all")
+    curve_repeats: int = option(3, "learning curve: subsets drawn per size, each with a validation subset of "
+                                "matching size to choose its settings on (the mean is plotted, the spread "
+                                "drawn)")
     curve_min_steps: int = option(40, "learning curve: at least this many steps however few the sentences")
     ood_sentences: int = option(1000, "sentences drawn from each out-of-domain set (0: all 18,513, "
                                 "which takes minutes longer)")
     bootstrap: int = option(1000, "bootstrap draws of the test sentences for the 95 % intervals")
-    seed: int = option(0, "splits, initialisation, dropout and batch order")
+    seed: int = option(0, "splits, subsets and bootstrap draws (and training, unless --train-seed)")
+    train_seed: int = option(-1, "initialisation, dropout and batch order of every network (-1: --seed); "
+                             "vary it with the split fixed to see how much a score owes to luck "
+                             "(benchmarks/bench_llmind.py)")
     threads: int = option(0, "PyTorch CPU threads (0: one per physical core)")
     out: str = option(str(output_dir(STAGE)), "folder for metrics, plots, predictions and weights")
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing)")
@@ -87,7 +94,7 @@ class TrainConfig:
         require(self, 0 < finite(self.val_fraction) < 1 and held_out < 1, "val_fraction",
                 f"in (0, 1) and leave sentences to train on after --test-fraction {self.test_fraction}")
         require(self, 1 <= self.trainable_layers <= 6, "trainable_layers", "1..6 (MiniLM has 6 layers)")
-        require_at_least(self, 1, "epochs", "batch_size", "bootstrap", "scratch_max_epochs")
+        require_at_least(self, 1, "epochs", "batch_size", "bootstrap", "scratch_max_epochs", "curve_repeats")
         require_at_least(self, 0, "scratch_patience")
         require(self, 3 <= self.max_tokens <= 512, "max_tokens", "3..512 (BERT has 512 positions)")
         require(self, self.max_sentences >= 0, "max_sentences", "0 (all) or more")
@@ -99,6 +106,10 @@ class TrainConfig:
         self.curve()
         self.rates("small_rates")
         self.rates("bag_rates")
+
+    def training_seed(self) -> int:
+        """The seed of every network's initialisation, dropout and batch order."""
+        return self.seed if self.train_seed < 0 else self.train_seed
 
     def rates(self, name: str) -> list[float]:
         """The learning rates option `name` lists (comma-separated; empty: none)."""

@@ -108,7 +108,7 @@ class Experiment:
                              epochs=c.scratch_max_epochs if until_converged else c.epochs,
                              batch_size=c.batch_size, learning_rate=learning_rate,
                              head_learning_rate=head_learning_rate, weight_decay=c.weight_decay,
-                             warmup_fraction=c.warmup_fraction, min_steps=min_steps, seed=c.seed,
+                             warmup_fraction=c.warmup_fraction, min_steps=min_steps, seed=c.training_seed(),
                              max_steps=max_steps, patience=c.scratch_patience if until_converged else 0)
 
     def run(self) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class Experiment:
         self.folder = pretrained.model_dir()
         self.tokenizer = pretrained.load_tokenizer(self.folder)
         self.model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, self.folder,
-                                                      seed=c.seed)
+                                                      seed=c.training_seed())
         self.num_layers = self.model.bert.config.num_layers
         self.start_layer = self.num_layers - c.trainable_layers
         self.frozen_features()
@@ -129,9 +129,9 @@ class Experiment:
         majority = baselines.majority_class(self.y["train"])
         texts, y = self.split_texts, self.y
         tfidf = baselines.tfidf_logreg(texts["train"], y["train"], texts["validation"], y["validation"],
-                                       self.num_classes, c.seed)
+                                       self.num_classes, c.training_seed())
         frozen = baselines.frozen_logreg(self.vectors["train"], self.y["train"], self.vectors["validation"],
-                                         self.y["validation"], self.num_classes, c.seed)
+                                         self.y["validation"], self.num_classes, c.training_seed())
         self.log(f"TF-IDF + LR {tfidf.chosen}, frozen + LR {frozen.chosen} (chosen on validation)")
         self.predictions = {"majority": np.full(len(self.y["test"]), majority),
                             "tfidf_logreg": tfidf.predict(self.split_texts["test"]),
@@ -188,7 +188,8 @@ class Experiment:
         self.log("the same network from scratch: " + (
             f"until validation stops improving (at most {c.scratch_max_epochs} epochs) ..." if converge
             else f"{steps} steps over all layers ..."))
-        network = pretrained.random_classifier(self.num_classes, c.head_dropout, self.folder, seed=c.seed)
+        network = pretrained.random_classifier(self.num_classes, c.head_dropout, self.folder,
+                                               seed=c.training_seed())
         settings = self.settings(0, c.scratch_learning_rate, c.scratch_learning_rate, max_steps=steps,
                                  until_converged=converge)
         result = train_classifier(network, self.ids["train"], self.y["train"], self.ids["validation"],
@@ -209,7 +210,8 @@ class Experiment:
                 continue
             self.log(f"{plots.NAMES[name]} from scratch, rates {', '.join(f'{r:g}' for r in rates)} ...")
             rivals[name] = scratch.tune_on_validation(
-                lambda build=builders[name]: build(base, self.num_classes, c.head_dropout, c.seed), rates,
+                lambda build=builders[name]: build(base, self.num_classes, c.head_dropout, c.training_seed()),
+                rates,
                 lambda rate: self.settings(0, rate, rate, until_converged=True), self.ids["train"],
                 self.y["train"], self.ids["validation"], self.y["validation"], self.ids["test"], self.log)
             self.predictions[name] = rivals[name].test_predictions
@@ -266,39 +268,63 @@ class Experiment:
                 "train_seconds": result.seconds, "interrupted": result.interrupted}
 
     def learning_curve(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Test macro-F1 of TF-IDF, frozen and fine-tuned on smaller stratified training sets (the same
-        validation and test sentences); the last point is the full training set."""
-        c, y = self.config, self.y
+        """Test macro-F1 of TF-IDF, frozen and fine-tuned on smaller stratified training sets, each size
+        drawn --curve-repeats times with a validation subset of matching size (the settings of a model
+        trained on 100 sentences are chosen on the 14 validation sentences such a project would have);
+        the same test sentences throughout. The means go in `learning_curve` (the last point is the full
+        run), every draw in metrics["learning_curve_draws"]."""
+        c, y, names = self.config, self.y, ("tfidf_logreg", "frozen_logreg", "fine_tuned")
         sizes = [size for size in c.curve() if size < len(y["train"])]
-        curve: dict[str, Any] = {"sizes": [*sizes, len(y["train"])], "tfidf_logreg": [], "frozen_logreg": [],
-                                 "fine_tuned": [], "fine_tuned_steps": []}
+        curve: dict[str, Any] = {"sizes": [*sizes, len(y["train"])], **{name: [] for name in names},
+                                 "fine_tuned_steps": []}
+        draws: dict[str, Any] = {"sizes": sizes, "validation_sizes": [], **{name: [] for name in names}}
+        share = len(y["validation"]) / len(y["train"])  # validation sentences per training sentence
         for size in sizes:
-            chosen = stratified_subset(self.splits["train"], self.labels, size, c.seed)
-            labels = self.labels[chosen]
-            self.log(f"learning curve: {size} training sentences ...")
-            tfidf = baselines.tfidf_logreg([self.texts[i] for i in chosen], labels,
-                                           self.split_texts["validation"], y["validation"], self.num_classes,
-                                           c.seed)
-            frozen = baselines.frozen_logreg(self.task_vectors[chosen], labels, self.vectors["validation"],
-                                             y["validation"], self.num_classes, c.seed)
-            model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, self.folder,
-                                                     verify=False, seed=c.seed)
-            result = train_classifier(model, [self.task_items[i] for i in chosen], labels,
-                                      self.items["validation"], y["validation"],
-                                      self.settings(self.start_layer, c.learning_rate, c.head_learning_rate,
-                                                    min_steps=c.curve_min_steps), log=lambda _: None)
-            predicted = {"tfidf_logreg": tfidf.predict(self.split_texts["test"]),
-                         "frozen_logreg": frozen.predict(self.vectors["test"]),
-                         "fine_tuned": predict_logits(model, self.items["test"], self.start_layer).argmax(1)}
-            for name, values in predicted.items():
-                curve[name].append(macro_f1(y["test"], values, self.num_classes))
-            curve["fine_tuned_steps"].append(result.steps)
-            metrics["interrupted"] = metrics["interrupted"] or result.interrupted
-        for name in ("tfidf_logreg", "frozen_logreg", "fine_tuned"):
+            val_size = max(round(size * share), 2 * self.num_classes)
+            draws["validation_sizes"].append(val_size)
+            scores: dict[str, list[float]] = {name: [] for name in names}
+            steps = []
+            for repeat in range(c.curve_repeats):
+                self.log(f"learning curve: {size} training sentences, {val_size} validation, "
+                         f"draw {repeat + 1} of {c.curve_repeats} ...")
+                result = self._curve_point(size, val_size, c.seed + repeat, scores)
+                steps.append(result.steps)
+                metrics["interrupted"] = metrics["interrupted"] or result.interrupted
+            for name in names:
+                curve[name].append(float(np.mean(scores[name])))
+                draws[name].append(scores[name])
+            curve["fine_tuned_steps"].append(round(float(np.mean(steps))))
+        for name in names:
             curve[name].append(metrics[name]["macro_f1"])
         curve["fine_tuned_steps"].append(self.tuned.steps)
         curve["floor_majority"] = metrics["majority"]["macro_f1"]
+        metrics["learning_curve_draws"] = draws
         return curve
+
+    def _curve_point(self, size: int, val_size: int, seed: int,
+                     scores: dict[str, list[float]]) -> TrainResult:
+        """One draw of the learning curve: `size` training and `val_size` validation sentences (stratified,
+        by `seed`), each model's settings chosen on them; appends each model's test macro-F1 to `scores`."""
+        c, y = self.config, self.y
+        chosen = stratified_subset(self.splits["train"], self.labels, size, seed)
+        held = stratified_subset(self.splits["validation"], self.labels, val_size, seed)
+        labels, val_labels = self.labels[chosen], self.labels[held]
+        tfidf = baselines.tfidf_logreg([self.texts[i] for i in chosen], labels, [self.texts[i] for i in held],
+                                       val_labels, self.num_classes, c.training_seed())
+        frozen = baselines.frozen_logreg(self.task_vectors[chosen], labels, self.task_vectors[held],
+                                         val_labels, self.num_classes, c.training_seed())
+        model = pretrained.pretrained_classifier(self.num_classes, c.head_dropout, self.folder, verify=False,
+                                                 seed=c.training_seed())
+        result = train_classifier(model, [self.task_items[i] for i in chosen], labels,
+                                  [self.task_items[i] for i in held], val_labels,
+                                  self.settings(self.start_layer, c.learning_rate, c.head_learning_rate,
+                                                min_steps=c.curve_min_steps), log=lambda _: None)
+        predicted = {"tfidf_logreg": tfidf.predict(self.split_texts["test"]),
+                     "frozen_logreg": frozen.predict(self.vectors["test"]),
+                     "fine_tuned": predict_logits(model, self.items["test"], self.start_layer).argmax(1)}
+        for name, values in predicted.items():
+            scores[name].append(macro_f1(y["test"], values, self.num_classes))
+        return result
 
     def score_out_of_domain(self, majority: int, tfidf: baselines.Fitted, frozen: baselines.Fitted
                             ) -> dict[str, Any]:
@@ -346,7 +372,8 @@ class Experiment:
         plots.plot_learning_curve(curve["sizes"], {name: curve[name] for name in
                                                    ("tfidf_logreg", "frozen_logreg", "fine_tuned")},
                                   curve["floor_majority"], out / "learning_curve.png",
-                                  f"{data}: what pretraining buys at each data size")
+                                  f"{data}: what pretraining buys at each data size",
+                                  draws=metrics.get("learning_curve_draws"))
         plots.plot_attention(self.look_tokens, self.attention, out / "attention.png",
                              "last layer's attention, mean over its 12 heads")
 

@@ -45,17 +45,21 @@ def plot_confusions(matrices: Mapping[str, np.ndarray], labels: Sequence[str], p
 
 
 def plot_learning_curve(sizes: Sequence[int], curves: Mapping[str, Sequence[float]], floor: float, path: Path,
-                        title: str) -> Path:
-    """Test macro-F1 against the number of training sentences (log scale)."""
+                        title: str, draws: Mapping[str, Sequence[Sequence[float]]] | None = None) -> Path:
+    """Test macro-F1 against the number of training sentences (log scale): the mean per size, and where
+    `draws` holds each size's scores over several subsets (all sizes but the last), their range."""
     fig = Figure(figsize=(6.5, 4.2))
     axis = fig.subplots()
     for name, values in curves.items():
         axis.plot(sizes, values, marker="o", color=COLOURS.get(name), label=NAMES.get(name, name))
+        for size, scores in zip(sizes, (draws or {}).get(name, []), strict=False):
+            if len(scores) > 1:  # the range over subsets: how much a point owes to the draw
+                axis.vlines(size, min(scores), max(scores), color=COLOURS.get(name), alpha=0.6, linewidth=3)
     axis.axhline(floor, color="black", linestyle=":", label=NAMES["majority"])
     axis.set_xscale("log")
     axis.set_xticks(list(sizes), [f"{size:,}" for size in sizes])
     axis.set_xlabel("training sentences")
-    axis.set_ylabel("test macro-F1")
+    axis.set_ylabel("test macro-F1" + (" (bars: range over subsets)" if draws else ""))
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend()

@@ -7,12 +7,14 @@
 The series come from `common.forecast.synthetic.lag_return_series`: r_t = phi * r_{t-k} + noise, so the best
 possible forecast (the oracle, phi * r_{t+1-k}) is known and every run is scored by
 
-    skill = (1 - RMSE / naive RMSE) / (1 - oracle RMSE / naive RMSE)     on test-split prices,
+    skill = (1 - RMSE / naive RMSE) / (1 - oracle RMSE / naive RMSE),
 
 0 for the naive forecast, 1 for the oracle. The validation windows are cut in two halves: the first
-picks the best epoch, the second is kept for a later significance test (its RMSE ratio is printed).
-The test split is only ever scored. Each network gets its own small training loop here (a fixed
-epoch budget with warm-up + cosine decay, the best epoch kept), independent of the stages' train.py.
+("select") picks the best epoch and is the skill recipes are compared by; the second ("val2", the
+guard's half) is printed beside it. The test split is not scored unless --read-test asks (the earlier
+log did; see lag_recipes.md): `bench_lag.py` reports the chosen recipes' test skill on seeds no
+choice ever used. Each network gets its own small training loop here (a fixed epoch budget with
+warm-up + cosine decay, the best epoch kept), independent of the stages' train.py.
 """
 # ruff: noqa: E402
 
@@ -346,13 +348,19 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def score(prices: pd.DataFrame, data: ForecastData, lag: int, phi: float, test_out: np.ndarray,
+def score(prices: pd.DataFrame, data: ForecastData, lag: int, phi: float, test_out: np.ndarray | None,
           val_out: np.ndarray) -> dict:
-    """RMSE ratios to naive on test (and on the validation's second half) and the skill vs the oracle."""
+    """RMSE ratios to naive and the skill vs the oracle on the validation's halves ("select", the
+    criterion recipes are chosen by; "val2", the guard's half), and on test only when `test_out` is
+    given (--read-test)."""
     oracle = pd.Series(oracle_log_returns(prices, lag, phi), index=prices.index)
     oracle = oracle.reindex(data.dates).to_numpy()
+    select, guard = validation_halves(data)
+    scored = [("select", val_out, select), ("val2", val_out, guard)]
+    if test_out is not None:
+        scored.append(("test", test_out, slice(None)))
     result = {}
-    for split, out, rows in (("test", test_out, slice(None)), ("val2", val_out, validation_halves(data)[1])):
+    for split, out, rows in scored:
         name = "test" if split == "test" else "validation"
         actual = data.actual_prices(name)[rows, 0]
         naive = data.anchor_close(name)[rows]
@@ -376,6 +384,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="override a recipe field, e.g. lr=1e-3")
     parser.add_argument("--jsonl", type=Path, default=Path(__file__).with_name("lag_recipes_runs.jsonl"))
     parser.add_argument("--tag", default="")
+    parser.add_argument("--read-test", action="store_true",
+                        help="also score the test split (never while choosing a recipe: bench_lag.py reports "
+                             "test skill on fresh seeds)")
     parser.add_argument("--stage-models", action="store_true",
                         help="LSTM: MemoryLLM/model.py's build_model instead of this script's copy")
     args = parser.parse_args()
@@ -399,21 +410,24 @@ def run(args: argparse.Namespace) -> None:
                     prices = lag_return_series(lag=lag, phi=phi, noise=noise, seed=seed)
                     data = prepare_forecast_data(prices, lookback=LOOKBACK, horizon=1)
                     test_out, val_out, info = train(data, recipe, seed)
+                    test_out = test_out if args.read_test else None  # never scored while choosing
                     result = {"net": args.net, "tag": args.tag, "lag": lag, "phi": phi, "noise": noise,
                               "seed": seed, **score(prices, data, lag, phi, test_out, val_out),
                               "seconds": round(info["seconds"], 1), "best_epoch": info["best_epoch"],
                               "overrides": args.set, "stage_models": args.stage_models}
                     rows.append(result)
-                    skill = result.get("test_skill", float("nan"))
-                    val2_skill = result.get("val2_skill", float("nan"))
-                    print(f"k={lag:3d} phi={phi} noise={noise} seed={seed}: skill={skill:6.3f} "
-                          f"ratio={result['test_ratio']:.4f} (oracle {result['test_oracle_ratio']:.4f}) "
-                          f"val2_skill={val2_skill:6.3f} best_epoch={info['best_epoch']} "
+                    shown = "  ".join(f"{name}_skill={result[name + '_skill']:6.3f}"
+                                      for name in ("select", "val2", "test") if name + "_skill" in result)
+                    print(f"k={lag:3d} phi={phi} noise={noise} seed={seed}: {shown} "
+                          f"select ratio={result['select_ratio']:.4f} "
+                          f"(oracle {result['select_oracle_ratio']:.4f}) "
+                          f"best_epoch={info['best_epoch']} "
                           f"{info['seconds']:.1f}s", flush=True)
                     with args.jsonl.open("a") as handle:
                         handle.write(json.dumps({**result, "recipe": asdict(recipe)}) + "\n")
     frame = pd.DataFrame(rows)
-    columns = [c for c in ("test_skill", "test_ratio", "val2_skill", "seconds") if c in frame]
+    columns = [c for c in ("select_skill", "select_ratio", "val2_skill", "test_skill", "seconds")
+               if c in frame]
     print(frame.groupby("lag")[columns].agg(["mean", "std"]).round(3).to_string())
 
 

@@ -358,7 +358,16 @@ def test_tiny_run_writes_every_result(tiny_run):
     assert header == "text,label," + ",".join(models)
     assert set(saved["out_of_domain"]) == {"tweets", "movies", "products"}
     assert saved["out_of_domain"]["tweets"]["sentences"] == 30
-    assert saved["learning_curve"]["sizes"][-1] == saved["task"]["sentences"]["train"]
+    curve, draws = saved["learning_curve"], saved["learning_curve_draws"]
+    assert curve["sizes"][-1] == saved["task"]["sentences"]["train"]
+    # each size drawn --curve-repeats (2) times, with a validation subset of matching size; the mean is
+    # plotted
+    tasks = saved["task"]["sentences"]
+    assert draws["sizes"] == [40]
+    assert draws["validation_sizes"] == [round(40 * tasks["validation"] / tasks["train"])]
+    for model in ("tfidf_logreg", "frozen_logreg", "fine_tuned"):
+        assert len(draws[model][0]) == 2
+        assert curve[model][0] == pytest.approx(sum(draws[model][0]) / 2)
     assert saved["run"]["peak_rss_mib"] > 0 and saved["run"]["seconds"] > 0
     assert json.loads((out / "config.json").read_text())["preset"] == "tiny"
     # Only the layers that trained are saved: the top two of six and the head.
@@ -388,3 +397,29 @@ def test_predictor_classifies_sentences_from_a_run(tiny_run, capsys):
     assert len(printed) == 1 and "Markets are calm." in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="run LLMind/train.py first"):
         Predictor(out.parent / "nowhere")
+
+
+def test_seed_benchmark_holds_the_split_and_varies_training(tmp_path: Path, monkeypatch):
+    """benchmarks/bench_llmind.py on the tiny preset: one run per training seed on the same split, and
+    the summary is the mean and spread of the seeds' scores."""
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_llmind
+
+    result = bench_llmind.main(["--preset", "tiny", "--seeds", "3", "4", "--out", str(tmp_path), "--",
+                                "--small-rates", "", "--bag-rates", "1e-3", "--ood-sentences", "10"])
+    rows = result["seeds"]
+    assert [row["train_seed"] for row in rows] == [3, 4]
+    assert rows[0]["majority"] == rows[1]["majority"]  # the same split: the same majority class
+    saved = json.loads((tmp_path / "results.json").read_text())
+    for name in ("fine_tuned", "best_from_scratch"):
+        values = [row[name]["macro_f1"] for row in saved["seeds"]]
+        assert saved["summary"][name]["macro_f1"]["mean"] == pytest.approx(sum(values) / 2)
+        assert saved["summary"][name]["macro_f1"]["min"] == min(values)
+    assert "small_scratch" not in rows[0]  # switched off: left out, not scored as zero
+    first, second = (json.loads((tmp_path / "runs" / f"train_seed{seed}" / "config.json").read_text())
+                     for seed in (3, 4))
+    assert (first["seed"], first["train_seed"], second["train_seed"]) == (0, 3, 4)
+    assert first["curve_sizes"] == "40" and second["curve_sizes"] == ""  # the curve once
+    assert "| fine-tuned MiniLM |" in (tmp_path / "results.md").read_text()
