@@ -106,7 +106,7 @@ def walk_forward_channel(prices: pd.DataFrame, model: str = "transformer", folds
     for index, (start, stop) in enumerate(zip(edges[:-1], edges[1:]), start=1):
         began = time.perf_counter()
         data = prepare_forecast_data(prices, lookback=config.lookback, horizon=1,
-                                     borders=fold_borders(start, stop))
+                                     borders=fold_borders(start, stop), select_on=config.select_on)
         set_seed(config.seed)
         forecaster = stage.make(config, data)
         result = fit(forecaster, data, config, verbose=False)

@@ -157,6 +157,17 @@ def test_train_dry_run_writes_everything_and_evaluate_reproduces_it(tmp_path):
     assert evaluated["test"] == metrics["test"]
 
 
+def test_select_on_train_tail_gives_the_guard_all_of_validation(tmp_path):
+    """--select-on train-tail: the epoch is chosen on the training split's tail, so the guard tests on
+    every validation window, and its rule says so; evaluate.py rebuilds the same cut from config.json."""
+    metrics = train_script.main(["--dry-run", "--select-on", "train-tail", "--out", str(tmp_path)])
+    config = preset_config(CodeConfig, "tiny", select_on="train-tail")
+    data, _ = load_forecast_data(config)
+    assert metrics["guard"]["windows"] == len(data.splits["validation"].anchors)
+    assert "the whole validation split" in metrics["guard"]["rule"]
+    assert evaluate_script.main(["--out", str(tmp_path)])["test"] == metrics["test"]
+
+
 def dry_forecaster(
     seed_config: CodeConfig | None = None,
 ) -> tuple[TorchTransformerForecaster, CodeConfig, object]:

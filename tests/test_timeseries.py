@@ -11,6 +11,7 @@ from common.forecast.baselines import baseline_forecasts, moving_average_forecas
 from common.forecast.report import score
 from common.forecast.stats import diebold_mariano, pesaran_timmermann
 from common.forecast.windows import (
+    TRAIN_TAIL_SHARE,
     WARMUP_ROWS,
     Standardizer,
     chronological_borders,
@@ -58,6 +59,23 @@ def test_validation_is_halved_in_time_order_and_the_halves_share_no_target_day(p
     # no more is dropped than that: the first guard target is the day after the last select target
     assert guard.anchors[0] + 1 == select.anchors[-1] + prepared.horizon + 1
     assert prepared.scored("test")["windows"] == len(prepared.splits["test"].anchors)
+
+
+def test_train_tail_chooses_on_training_windows_and_the_guard_gets_all_of_validation(goog, prepared):
+    """--select-on train-tail: "select" is the last 15 % of the training windows, no longer trained on
+    and sharing no target day with them; "guard" is the whole validation split; nothing else moves."""
+    tail = prepare_forecast_data(goog, lookback=60, horizon=3, select_on="train-tail")
+    train, select, guard = (tail.splits[name] for name in ("train", "select", "guard"))
+    every = prepared.splits["train"].anchors  # the training windows of the default cut
+    assert len(select.anchors) == round(len(every) * TRAIN_TAIL_SHARE)
+    np.testing.assert_array_equal(select.anchors, every[-len(select.anchors):])
+    np.testing.assert_array_equal(train.anchors, every[:len(every) - len(select.anchors) - 2])  # gap h - 1
+    assert max(tail.target_dates("train").ravel()) < min(tail.target_dates("select").ravel())
+    np.testing.assert_array_equal(guard.anchors, prepared.splits["validation"].anchors)
+    np.testing.assert_array_equal(tail.splits["test"].targets, prepared.splits["test"].targets)
+    assert tail.target_scaler.mean == pytest.approx(prepared.target_scaler.mean)  # scalers: the whole split
+    with pytest.raises(ValueError, match="--select-on"):
+        prepare_forecast_data(goog, lookback=60, select_on="test")
 
 
 def test_each_step_is_tested_at_its_own_horizon(prepared):

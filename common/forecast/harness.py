@@ -14,7 +14,8 @@ The recipe, and why:
 3. The *guard* decides what you would deploy: keep the network only if a Diebold-Mariano test
    (with a variance that allows for the windows' overlap, common.forecast.stats) says it beats naive
    at 5 % on the validation split's second half ("guard"), which nothing was chosen on and which
-   shares no target day with "select"; otherwise deploy naive.
+   shares no target day with "select"; otherwise deploy naive. (`--select-on train-tail` chooses the
+   epoch on the last 15 % of the training windows instead, and the guard tests on all of validation.)
    The same rule judges the AR and ridge baselines. Both forecasts are always reported.
 4. The test split is read once, at the end.
 
@@ -62,7 +63,7 @@ SCALERS_FILE = "scalers.json"
 GUARD_RULE = ("keep the model only if a one-sided Diebold-Mariano test (squared price errors; horizon 1: "
               "Newey-West variance, Harvey-Leybourne-Newbold correction; horizon > 1: equal-weighted "
               "cosine variance and Student's t, for the windows' overlap) rejects 'no better than naive' at "
-              "level alpha on the validation split's second half; otherwise forecast naive")
+              "level alpha on {guard_windows}; otherwise forecast naive")
 
 
 @dataclass
@@ -229,7 +230,8 @@ def guard_decision(data: ForecastData, predicted_guard: np.ndarray, alpha: float
     statistic, p_value = diebold_mariano(squared_errors(actual, naive_forecast(data, "guard")),
                                          squared_errors(actual, predicted_guard), data.horizon)
     p_value = 1.0 if p_value is None else p_value
-    return {"kept": bool(p_value < alpha), "rule": GUARD_RULE, "alpha": alpha,
+    return {"kept": bool(p_value < alpha), "rule": GUARD_RULE.format(guard_windows=data.guard_windows()),
+            "alpha": alpha,
             "dm_stat_validation": statistic, "dm_pvalue_validation": p_value, "windows": int(len(actual))}
 
 

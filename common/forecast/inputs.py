@@ -12,7 +12,7 @@ from typing import Any
 
 from common.config import option
 from common.forecast.prices import PriceOptions
-from common.forecast.windows import ForecastData, Standardizer, prepare_forecast_data
+from common.forecast.windows import SELECT_ON, ForecastData, Standardizer, prepare_forecast_data
 
 
 @dataclass
@@ -23,6 +23,10 @@ class ForecastDataConfig(PriceOptions):
     validation_fraction: float = option(
         0.15, "next share, for early stopping and model choice; the rest is test"
     )
+    select_on: str = option("validation-half", "where the best epoch and the baselines' settings are chosen: "
+                            "validation-half (the guard tests on the other half) or train-tail (the last "
+                            "15 % of the training windows, so the guard tests on all of validation: more "
+                            "power, less to train on; benchmarks/bench_guard_power.py)", choices=SELECT_ON)
     ma_window: int = option(5, "days averaged by the moving-average baseline (one trading week)")
     seed: int = option(42, "seed for weights, shuffling and dropout: same seed, same metrics")
     preset: str = option("", "named settings resolved first (tiny: seconds, checks the plumbing, not the "
@@ -53,5 +57,6 @@ def load_forecast_data(
         prices, lookback=config.lookback, horizon=config.horizon,
         train_fraction=config.train_fraction, validation_fraction=config.validation_fraction,
         scalers=scalers, feature_names=feature_names, target=target, volatility_days=volatility_days,
+        select_on=config.select_on,
     )
     return data, data_info(config, prices)

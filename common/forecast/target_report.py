@@ -37,14 +37,13 @@ TABLE_COLUMNS = {  # target -> (key, header) of the console / Markdown table
 }
 
 
-def guard_rule(target: str) -> str:
+def guard_rule(target: str, guard_windows: str = "the validation split's second half") -> str:
     reference, loss = (("HAR-RV", "squared volatility errors") if target == "volatility"
                        else ("the training base rate", "log-loss"))
     variance = ("equal-weighted cosine variance and Student's t, as neighbouring weeks overlap"
                 if target == "volatility" else "Newey-West variance, Harvey-Leybourne-Newbold correction")
     return (f"keep the model only if a one-sided Diebold-Mariano test ({loss}, {variance}) rejects 'no "
-            f"better than {reference}' at level alpha on the validation split's second half; otherwise "
-            f"forecast {reference}")
+            f"better than {reference}' at level alpha on {guard_windows}; otherwise forecast {reference}")
 
 
 def window_losses(target: str, actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -92,7 +91,8 @@ def target_guard(
     statistic, p_value = diebold_mariano(window_losses(data.target, actual, reference),
                                          window_losses(data.target, actual, network), data.target_days)
     p_value = 1.0 if p_value is None else p_value
-    return {"kept": bool(p_value < alpha), "rule": guard_rule(data.target), "against": REFERENCE[data.target],
+    return {"kept": bool(p_value < alpha), "rule": guard_rule(data.target, data.guard_windows()),
+            "against": REFERENCE[data.target],
             "alpha": alpha, "dm_stat_validation": statistic, "dm_pvalue_validation": p_value,
             "windows": int(len(actual))}
 

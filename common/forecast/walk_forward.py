@@ -57,7 +57,7 @@ def walk_forward(
     for index, fold_borders in enumerate(borders, start=1):
         started = time.perf_counter()
         data = prepare_forecast_data(prices, lookback=config.lookback, horizon=config.horizon,
-                                     borders=fold_borders)
+                                     borders=fold_borders, select_on=config.select_on)
         actual = data.actual_prices("test")
         naive = naive_forecast(data, "test")
         baselines = fit_baselines(data, config.ma_window)  # the stages share the fold's data settings
