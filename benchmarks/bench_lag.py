@@ -19,8 +19,14 @@ is run too: there the guard must fall back to naive.
 
 Writes outputs/bench/lag/results.json and results.md (the table in the stage READMEs).
 """
+# ruff: noqa: E402
 
 from __future__ import annotations
+
+from common import runtime
+
+if __name__ == "__main__":  # OpenMP (passive waits) and TensorFlow read these as they load: before the stages
+    runtime.prepare_environment()
 
 import argparse
 import os
