@@ -87,6 +87,8 @@ def run_networks(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
 
     rows = []
     for phi, noise in zip(args.phis, args.noises, strict=True):
+        if args.network_phis and phi not in args.network_phis:
+            continue
         for lag in args.lags:
             for seed in args.seeds:
                 prices = lag_return_series(n_days=args.days, lag=lag, phi=phi, noise=noise, seed=seed)
@@ -171,13 +173,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--phis", type=float, nargs="+", default=[0.5, 0.3], help="lag strengths")
     parser.add_argument("--noises", type=float, nargs="+", default=[0.01, 0.02],
                         help="daily noise, one per strength")
-    parser.add_argument("--lags", type=int, nargs="+", default=[20], help="lags k of the planted signal")
+    parser.add_argument("--lags", type=int, nargs="+", default=[20],
+                        help="lags k of the networks' series (the simulation uses the first)")
     parser.add_argument("--skills", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
     parser.add_argument("--draws", type=int, default=400, help="simulated series per point")
     parser.add_argument("--networks", action="store_true", help="also train both stages on lag series")
     parser.add_argument("--models", nargs="+", default=["lstm", "transformer"],
                         choices=["lstm", "transformer"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="series seeds (--networks)")
+    parser.add_argument("--network-phis", type=float, nargs="+", default=None,
+                        help="the strengths the networks run on (default: every --phis)")
     parser.add_argument("--out", default=str(output_dir("bench", "guard_power")))
     args = parser.parse_args(argv)
     if len(args.phis) != len(args.noises):

@@ -374,9 +374,31 @@ def score(prices: pd.DataFrame, data: ForecastData, lag: int, phi: float, test_o
     return result
 
 
+def summarise(jsonl: Path, prefix: str) -> str:
+    """Markdown: per logged tag starting with `prefix`, the select-half skill of each (lag, seed) run,
+    their mean, and the mean on the guard's half ("val2"): the table lag_recipes.md shows."""
+    runs = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    frame = pd.DataFrame([r for r in runs if r.get("tag", "").startswith(prefix) and "select_skill" in r])
+    if frame.empty:
+        return f"no logged run with select-half skill has a tag starting with {prefix!r}"
+    keys = sorted({(int(lag), int(seed)) for lag, seed in zip(frame["lag"], frame["seed"], strict=True)})
+    lines = ["| tag | net | " + " | ".join(f"k={lag} s{seed}" for lag, seed in keys)
+             + " | select mean | val2 mean | runs |", "|" + "---|" * (len(keys) + 5)]
+    for tag, group in frame.groupby("tag", sort=False):
+        skill = {(int(r.lag), int(r.seed)): r.select_skill for r in group.itertuples()}
+        cells = [f"{skill[key]:.2f}" if key in skill else "" for key in keys]
+        means = f"{group['select_skill'].mean():.3f} | {group['val2_skill'].mean():.3f}"
+        lines.append(f"| {tag} | {group['net'].iloc[0]} | " + " | ".join(cells)
+                     + f" | {means} | {len(group)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--net", choices=("lstm", "transformer"), required=True)
+    parser.add_argument("--net", choices=("lstm", "transformer"))
+    parser.add_argument("--summarise", metavar="TAG_PREFIX",
+                        help="print the select-half table of the logged runs whose tag starts with this "
+                             "(e.g. S-), instead of training")
     parser.add_argument("--lags", type=int, nargs="+", default=[1, 20, 50])
     parser.add_argument("--phis", type=float, nargs="+", default=[0.5])
     parser.add_argument("--noises", type=float, nargs="+", default=[0.01])
@@ -390,6 +412,11 @@ def main() -> None:
     parser.add_argument("--stage-models", action="store_true",
                         help="LSTM: MemoryLLM/model.py's build_model instead of this script's copy")
     args = parser.parse_args()
+    if args.summarise is not None:
+        print(summarise(args.jsonl, args.summarise))
+        return
+    if args.net is None:
+        parser.error("--net is required to train (or --summarise to read the log)")
     if args.net == "transformer":
         with runtime.torch_settings(TRANSFORMER_THREADS):
             run(args)
