@@ -81,8 +81,9 @@ def simulate(phi: float, noise: float, lag: int, skill: float, windows: int, dra
     return kept / draws
 
 
-def run_networks(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
-    """Both stages, defaults, on 3,000-day lag series, with each --select-on."""
+def run_networks(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Both stages, defaults, on 3,000-day lag series, with each --select-on; results.json is rewritten
+    after every run, so an interrupted benchmark keeps what it measured."""
     from CodeLLM.stages import stage_runner
 
     rows = []
@@ -117,6 +118,7 @@ def run_networks(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
                                "best_epoch": metrics["best_epoch"],
                                "seconds": round(time.perf_counter() - started, 1)}
                         rows.append(row)
+                        write_json(out / "results.json", {**results, "networks": rows})
                         print(f"{model} {cut} k={lag} phi={phi} seed={seed}: skill {row['skill']:.2f}, kept "
                               f"{row['kept']} (p {row['guard_pvalue']:.3f}, {row['guard_windows']} windows), "
                               f"{row['seconds']:.0f} s", flush=True)
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                "simulated": curves, "networks": []}
     write_json(out / "results.json", results)
     if args.networks:
-        results["networks"] = run_networks(args, out)
+        results["networks"] = run_networks(args, out, results)
         write_json(out / "results.json", results)
     plot(curves, results["networks"], out / "power.png")
     write_text(out / "results.md", f"Share of simulated forecasts the guard keeps ({args.draws} draws per "
