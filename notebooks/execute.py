@@ -13,6 +13,7 @@ Needs the optional extra: `pip install -e ".[notebooks]"`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,9 +44,10 @@ def with_parameters(notebook, parameters: dict) -> None:
 
 
 def execute(source: Path, out_dir: Path, parameters: dict | None = None, html: bool = True,
-            timeout_s: int = 1800) -> Path:
+            timeout_s: int = 7200, environment: dict[str, str] | None = None) -> Path:
     """Run notebook `source` in a fresh python3 kernel (working directory: the repository root) and write
-    the executed `<name>.ipynb` (and `<name>.html`) into `out_dir`. A failing cell raises
+    the executed `<name>.ipynb` (and `<name>.html`) into `out_dir`. `timeout_s`: the most one cell may
+    take; `environment`: variables the kernel gets on top of this process's. A failing cell raises
     nbclient's CellExecutionError naming the cell and its traceback. Returns the `.ipynb` path."""
     import jupytext
     import nbformat
@@ -57,7 +59,7 @@ def execute(source: Path, out_dir: Path, parameters: dict | None = None, html: b
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                             resources={"metadata": {"path": str(REPO_ROOT)}})
-    client.execute()
+    client.execute(env={**os.environ, **(environment or {})})
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{source.stem}.ipynb"
     nbformat.write(notebook, executed)
@@ -77,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(output_dir("notebooks")),
                         help="folder for the executed .ipynb and .html; the runs go to its runs/ subfolder")
     parser.add_argument("--no-html", action="store_true", help="write only the .ipynb")
+    parser.add_argument("--cell-timeout", type=int, default=7200,
+                        help="seconds one cell may run before the notebook fails (a stage's run on its "
+                             "defaults is one cell: see notebooks/README.md for how long each took)")
     args = parser.parse_args(argv)
     sources = notebook_sources()
     if args.names:
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     for source in sources:
         started = time.perf_counter()
         parameters = {"preset": args.preset, "runs_folder": str(out_dir / "runs")}
-        executed = execute(source, out_dir, parameters, html=not args.no_html)
+        executed = execute(source, out_dir, parameters, html=not args.no_html, timeout_s=args.cell_timeout)
         print(f"{source.name}: {time.perf_counter() - started:.0f} s -> {executed}", flush=True)
 
 

@@ -26,11 +26,11 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from CodeLLM.train import CodeConfig, run
 from common.config import preset_config
+from common.forecast.notebook import compare_runs, describe_run, headline, lag_profile_peaks, metrics_table
 from common.paths import output_dir
 
 runs = Path(runs_folder) if runs_folder else output_dir("notebooks", "runs")
@@ -46,33 +46,18 @@ config = preset_config(CodeConfig, preset, out=str(runs / "CodeLLM"))
 started = time.perf_counter()
 metrics = run(config, verbose=False)
 seconds = time.perf_counter() - started
-print(f"{metrics['params']:,} parameters, {metrics['epochs_run']} epochs (best: {metrics['best_epoch']}), "
-      f"{seconds:.0f} s; {metrics['scored']['windows']} test windows from {metrics['scored']['first']} "
-      f"to {metrics['scored']['last']}")
+print(describe_run(metrics, seconds))
 
-
-# %%
-def metrics_table(metrics: dict) -> pd.DataFrame:
-    """The network (as trained and behind the guard) beside every baseline, on the test windows."""
-    columns = ["rmse", "mae", "rmse_vs_naive", "directional_accuracy", "dm_pvalue"]
-    rows = {name: values for name, values in metrics["forecasts"].items()}
-    return pd.DataFrame(rows).T[columns].astype(float).sort_values("rmse")
-
-
-table = metrics_table(metrics)
-table.style.format("{:.3f}", na_rep="—")
+# %% [markdown]
+# Every forecast on the test days, best RMSE first: the network as trained, the network behind the guard,
+# and the baselines (`metrics_table` and the other helpers of this notebook are in
+# `common/forecast/notebook.py`).
 
 # %%
-as_trained = metrics["forecasts"]["as_trained"]
-best_baseline = table.drop(index=["as_trained", "guarded"]).index[0]
-guard = metrics["guard"]
-display(Markdown(
-    f"As trained, the Transformer's test RMSE is **{as_trained['rmse']:.2f}** dollars, "
-    f"**{as_trained['rmse_vs_naive']:.3f}×** naive's (below 1 beats naive). The best forecast without a "
-    f"network is **{best_baseline}** at {table.loc[best_baseline, 'rmse_vs_naive']:.3f}× naive. "
-    f"The guard **{'kept' if guard['kept'] else 'did not keep'}** the network, so the stage's forecast "
-    f"is {'the Transformer' if guard['kept'] else 'naive'} (RMSE {metrics['test']['rmse']:.2f})."
-))
+metrics_table(metrics).style.format("{:.3f}", na_rep="—")
+
+# %%
+display(Markdown(headline(metrics, network="the Transformer")))
 
 # %% [markdown]
 # ## The plots the run wrote
@@ -101,10 +86,7 @@ display(Image(filename=str(run_folder / "cumulative_error.png")))
 display(Image(filename=str(run_folder / "attention.png")))
 display(Image(filename=str(run_folder / "interpretability.png")))
 profiles = json.loads((run_folder / "lag_profiles.json").read_text())
-# a profile: the share of attention (or saliency) per day of the window, oldest first, the last close last
-pd.DataFrame({name: {"peak (days before the last close)": len(shares) - 1 - shares.index(max(shares)),
-                     "share at the peak": max(shares), "uniform share": 1 / len(shares)}
-              for name, shares in profiles.items()}).T.style.format("{:.3g}")
+lag_profile_peaks(profiles).style.format("{:.3g}")
 
 # %% [markdown]
 # ## Try this: forecast five days ahead
@@ -117,9 +99,4 @@ pd.DataFrame({name: {"peak (days before the last close)": len(shares) - 1 - shar
 changed = {"horizon": 5}
 config_try = preset_config(CodeConfig, preset, out=str(runs / "CodeLLM-try"), **changed)
 metrics_try = run(config_try, verbose=False)
-compare = pd.DataFrame({
-    "as above": metrics_table(metrics)[["rmse", "rmse_vs_naive"]].stack(),
-    ", ".join(f"{key}={value}" for key, value in changed.items()):
-        metrics_table(metrics_try)[["rmse", "rmse_vs_naive"]].stack(),
-}).unstack()
-compare.style.format("{:.3f}", na_rep="—")
+compare_runs(metrics, metrics_try, changed).style.format("{:.3f}", na_rep="—")

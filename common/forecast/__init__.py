@@ -13,6 +13,7 @@
     report.py               scoring and writing a price run
     target_report.py        scoring, guarding and writing a volatility or direction run
     evaluate.py             re-score a saved run on any series without refitting
+    notebook.py             the tables and sentences the Stage 3 and 4 notebooks show of a run
     synthetic.py            series with a planted lag-k signal and their oracle
     plots.py                every forecasting figure
     show_data.py            the indicator chart (`python -m common.forecast.show_data`)
