@@ -168,6 +168,32 @@ def table(curves: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def network_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: each network run's test skill captured and the guard's verdict, side by side per cut."""
+    header = " | ".join(f"{cut}: skill, kept (p)" for cut in SELECT_ON)
+    lines = [f"| model | lag | phi | seed | {header} |", "|" + "---|" * (4 + len(SELECT_ON))]
+    keys = dict.fromkeys((r["model"], r["lag"], r["phi"], r["seed"]) for r in rows)
+    for model, lag, phi, seed in keys:
+        cells = []
+        for cut in SELECT_ON:
+            run = next((r for r in rows if (r["model"], r["lag"], r["phi"], r["seed"], r["select_on"])
+                        == (model, lag, phi, seed, cut)), None)
+            verdict = "" if run is None else "kept" if run["kept"] else "dropped"
+            cells.append("–" if run is None else f"{run['skill']:.2f}, {verdict} ({run['guard_pvalue']:.3f})")
+        lines.append(f"| {model} | {lag} | {phi} | {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(results: dict[str, Any], path: Path) -> None:
+    settings = results["settings"]
+    text = (f"Share of simulated forecasts the guard keeps ({settings['draws']} draws per point, lag "
+            f"{settings['lags'][0]}, {settings['days']}-day series):\n\n{table(results['simulated'])}\n")
+    if results["networks"]:
+        text += (f"\nBoth stages' defaults on {settings['days']}-day lag series: test skill captured, and "
+                 f"the guard's verdict (validation p-value):\n\n{network_table(results['networks'])}\n")
+    write_text(path, text)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,8 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["networks"] = run_networks(args, out, results)
         write_json(out / "results.json", results)
     plot(curves, results["networks"], out / "power.png")
-    write_text(out / "results.md", f"Share of simulated forecasts the guard keeps ({args.draws} draws per "
-               f"point, lag {args.lags[0]}, {args.days}-day series):\n\n{markdown}\n")
+    write_markdown(results, out / "results.md")
     return results
 
 
