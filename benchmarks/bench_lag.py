@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from CodeLLM.stages import stage_runner
+from common.config import preset_config
 from common.forecast.synthetic import lag_return_series, oracle_forecast, oracle_log_returns, skill_captured
 from common.forecast.windows import ForecastData, prepare_forecast_data
 from common.paths import output_dir
@@ -59,10 +60,11 @@ def oracle_ratio(prices: Any, lag: int, phi: float, lookback: int) -> float:
     return rmse_vs_naive(data, "test", oracle)
 
 
-def run_one(model: str, csv: Path, out: Path, seed: int, lookback: int) -> dict[str, Any]:
+def run_one(model: str, csv: Path, out: Path, seed: int, lookback: int, preset: str = "") -> dict[str, Any]:
     config_cls, run = stage_runner(model)
     started = time.perf_counter()
-    metrics = run(config_cls(csv=str(csv), out=str(out), seed=seed, lookback=lookback), verbose=False)
+    config = preset_config(config_cls, preset, csv=str(csv), out=str(out), seed=seed, lookback=lookback)
+    metrics = run(config, verbose=False)
     return {"wall_seconds": time.perf_counter() - started, "train_seconds": metrics["train_seconds"],
             "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
             "kept": metrics["guard"]["kept"], "guard_pvalue": metrics["guard"]["dm_pvalue_validation"],
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lookback", type=int, default=60, help="the stages' window (their default)")
     parser.add_argument("--no-random-walk", action="store_true", help="skip the phi = 0 series")
     parser.add_argument("--out", default=str(output_dir("bench", "lag")), help="where runs and results go")
+    parser.add_argument("--preset", default="",
+                        help="the stages' preset (tiny: seconds, checks the plumbing)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     conditions = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    "oracle": oracle_ratio(prices, max(lag, 1), phi, args.lookback)}
             for model in args.models:
                 run_dir = out / "runs" / f"{model}_lag{lag}_seed{seed}"
-                row[model] = run_one(model, csv, run_dir, seed, args.lookback)
+                row[model] = run_one(model, csv, run_dir, seed, args.lookback, args.preset)
                 ratios = row[model]
                 print(f"k={lag} phi={phi} seed={seed} {model}: as trained {ratios['as_trained']:.4f}, "
                       f"guarded {ratios['guarded']:.4f} (kept {ratios['kept']}), AR {ratios['ar']:.4f}, "
