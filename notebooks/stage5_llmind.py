@@ -8,7 +8,7 @@
 # **frozen** MiniLM's sentence vectors + logistic regression, and the same network trained **from
 # scratch**. Read `LLMind/README.md` for the full story.
 #
-# `preset = ""` is the stage's defaults (the run trains seven networks and a learning curve: about 20
+# `preset = ""` is the stage's defaults (the run trains seven networks and a learning curve: about 25
 # minutes on 2 busy CPU cores, see notebooks/README.md); `preset = "tiny"` uses 240 sentences and one
 # epoch, which checks the plumbing in seconds.
 
