@@ -32,6 +32,7 @@ import argparse
 from typing import Any
 
 import numpy as np
+from bench_lag import mean_std  # the sibling benchmark's "mean ± std"
 
 from common.paths import output_dir
 from common.runs import write_json, write_text
@@ -64,12 +65,6 @@ def seed_row(metrics: dict[str, Any], seed: int) -> dict[str, Any]:
     return row
 
 
-def mean_std(values: list[float], digits: int = 3) -> str:
-    values = np.asarray(values, dtype=np.float64)
-    spread = f" ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else ""
-    return f"{values.mean():.{digits}f}{spread}"
-
-
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample std, min and max over seeds of each model's test macro-F1 and accuracy."""
     summary: dict[str, Any] = {}
@@ -98,12 +93,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         if not all(name in row for row in rows):
             continue
         f1 = [row[name]["macro_f1"] for row in rows]
-        cells = [NAMES[name], *(f"{value:.3f}" for value in f1), mean_std(f1),
-                 mean_std([row[name]["accuracy"] for row in rows])]
+        cells = [NAMES[name], *(f"{value:.3f}" for value in f1), mean_std(f1, digits=3),
+                 mean_std([row[name]["accuracy"] for row in rows], digits=3)]
         lines.append("| " + " | ".join(cells) + " |")
     margins = [row["fine_tuned_minus_best_from_scratch"] for row in rows]
     lines.append("| " + " | ".join(["fine-tuned − best from scratch", *(f"{m:+.3f}" for m in margins),
-                                    mean_std(margins), ""]) + " |")
+                                    mean_std(margins, digits=3), ""]) + " |")
     return "\n".join(lines)
 
 

@@ -37,7 +37,7 @@ TABLE_COLUMNS = {  # target -> (key, header) of the console / Markdown table
 }
 
 
-def guard_rule(target: str, guard_windows: str = "the validation split's second half") -> str:
+def guard_rule(target: str, guard_windows: str) -> str:
     reference, loss = (("HAR-RV", "squared volatility errors") if target == "volatility"
                        else ("the training base rate", "log-loss"))
     variance = ("equal-weighted cosine variance and Student's t, as neighbouring weeks overlap"
