@@ -31,6 +31,13 @@ FRAMEWORK_ENVIRONMENT = {
     # Idle OpenMP threads sleep instead of spinning. On a shared machine a spinning thread takes the core
     # its partner needs: steps up to 10x slower under load were measured without it.
     "OMP_WAIT_POLICY": "PASSIVE",
+    # ...but PyTorch's OpenMP (libgomp, on Linux) then sleeps between every two parallel regions, and a
+    # small model runs hundreds of them per step: nanoGPT's baby GPT took 79 ms a step passive and
+    # 48 ms with libgomp's default spin on a quiet 2-core AMD EPYC. A short spin (1,000 rounds, a few
+    # microseconds; it overrides the policy in libgomp) keeps most of that speed, 55 ms, and two such
+    # jobs sharing the cores still ran as passive ones (99 ms against 90 ms a step; 200-250 ms with a
+    # longer spin): TinyLLM/README.md, "Thread settings".
+    "GOMP_SPINCOUNT": "1000",
     # TensorFlow: hide its C++ INFO lines and a harmless tf.data notice.
     "TF_CPP_MIN_LOG_LEVEL": "3",
     # TensorFlow: oneDNN kernels may change their summation order between runs; off, a seed gives the

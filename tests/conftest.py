@@ -6,8 +6,13 @@ OpenMP and TensorFlow read as they load, so tests get the numbers the scripts ge
 
 from __future__ import annotations
 
+import os
+
 from common import runtime
 
+# The test workers share the cores: there a spinning OpenMP thread takes its neighbour's core, so tests
+# (and the scripts they start) wait passively (common/runtime.py, GOMP_SPINCOUNT).
+os.environ.setdefault("GOMP_SPINCOUNT", "0")
 runtime.prepare_environment()
 
 import pandas as pd  # noqa: E402
