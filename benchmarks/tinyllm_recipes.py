@@ -46,6 +46,8 @@ RECIPES: dict[str, list[str]] = {
     # takes a higher rate
     "t-b32": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3"],
     "t-b64": [*BABY, "--batch-size", "64", "--learning-rate", "3e-3"],
+    # nanoGPT's batches: windows at random places instead of the next chunk of 32 fixed streams
+    "t-b32-random": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--batches", "random"],
     "t-b32-ctx128": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--seq-len", "128"],
     "t-b32-w192": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--embedding-dim", "192",
                    "--hidden-size", "768", "--heads", "6"],

@@ -10,7 +10,7 @@ from common import runtime
 from common.config import parse_config, shaping_options
 from common.lm import harness as lm_harness
 from common.lm.evaluation import evaluate_carried, evaluate_fixed_context, loss_by_position
-from common.lm.loop import LMConfig, Progress, make_optimizer, train
+from common.lm.loop import LMConfig, Progress, make_optimizer, random_windows, train
 from common.lm.tokenizers import CharTokenizer
 from common.seed import set_seed
 from common.torch_utils import save_checkpoint
@@ -257,7 +257,7 @@ def test_the_best_5_minute_recipe_of_the_readme_is_a_preset():
 
 def test_the_options_a_resume_must_keep_are_those_of_the_model_and_the_data():
     assert set(shaping_options(train_script.TrainConfig)) == {
-        "data", "val_fraction", "max_chars", "batch_size", "seq_len",  # the text and how it is read
+        "data", "val_fraction", "max_chars", "batch_size", "seq_len", "batches",  # the text, how it is read
         "cell", "embedding_dim", "hidden_size", "num_layers", "heads", "positions"}  # the model
 
 
@@ -400,3 +400,27 @@ def test_transformer_cell_trains_samples_and_resumes(tmp_path):
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 40
     with pytest.raises(ValueError, match="--embedding-dim must be divisible by --heads 3"):
         train_script.main([*args, "--heads", "3", "--max-steps", "3"])
+
+
+def test_random_batches_are_windows_of_the_text_drawn_by_seed_step_and_rank():
+    text = torch.arange(100)
+    windows = text.unfold(0, 9, 1)  # (92, 9): every window of 8 inputs + 1 target
+    batch = random_windows(windows, 5, seed=1, step=7)
+    assert batch.shape == (5, 9) and batch.dtype == torch.long
+    assert all(torch.equal(row, text[row[0] : row[0] + 9]) for row in batch)  # contiguous pieces of the text
+    assert torch.equal(batch, random_windows(windows, 5, seed=1, step=7))  # a resumed run reads the same
+    draws = {tuple(random_windows(windows, 5, seed, step, rank)[:, 0].tolist())
+             for seed, step, rank in ((1, 7, 0), (2, 7, 0), (1, 8, 0), (1, 7, 1))}
+    assert len(draws) == 4  # another seed, step or rank: other places
+
+
+def test_the_transformer_learns_from_random_windows_and_resume_keeps_the_option(tmp_path, one_thread):
+    args = [*tiny_args(tmp_path), "--cell", "transformer", "--heads", "2", "--batches", "random",
+            "--learning-rate", "1e-2", "--warmup-steps", "5"]
+    first = train_script.main([*args, "--max-steps", "30"])
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[-1]["train_loss"] < history[0]["train_loss"] - 0.3  # it learns from them
+    assert first["val_loss"] < first["baselines"]["unigram"]["val_loss"]
+    with pytest.raises(ValueError, match="--batches is 'streams' but the run to resume used 'random'"):
+        train_script.main([*tiny_args(tmp_path), "--cell", "transformer", "--heads", "2", "--max-steps", "40",
+                           "--resume"])

@@ -9,6 +9,10 @@ gradients flow back only `seq_len` steps (the state is detached between steps).
     streams (batch_size, length):  |--chunk 0--|--chunk 1--|--chunk 2--| ...
                                     state ----> state ----> state ---->
 
+A model that carries no state through training (the character Transformer) may instead read
+`batch_size` windows at random places each step (`--batches random`, as nanoGPT does): consecutive
+steps then see unrelated text instead of the next chunk of the same streams.
+
 Evaluation (common/lm/evaluation.py) reads the validation text the same way, with the state carried
 over the whole text.
 A model is any module called as `model(ids (batch, time), state) -> (logits (batch, time, vocab), state)`;
@@ -73,6 +77,9 @@ class LMConfig:
     batch_size: int = option(64, "parallel streams of text", shaping=True)
     seq_len: int = option(128, "TBPTT length: gradients flow back this many tokens (the state goes further)",
                           shaping=True)
+    batches: str = option("streams", "streams: the next chunk of every stream, the state carried (TBPTT); "
+                          "random: windows at random places, nothing carried (for a model with no state)",
+                          choices=("streams", "random"), shaping=True)
     learning_rate: float = option(3e-3, "peak AdamW rate; recurrent nets with clipping tolerate a high one")
     weight_decay: float = option(0.01, "light decay on weight matrices only")
     warmup_steps: int = option(50, "a short linear warm-up avoids early blow-ups")
@@ -204,6 +211,8 @@ def train(
     if chunks_per_epoch < 1:
         raise ValueError(f"the training text is too short for batch {config.batch_size} "
                          f"x seq_len {config.seq_len}")
+    # --batches random: every window of seq_len + 1 tokens of the text, a view (no copy)
+    windows = train_ids.to(device).unfold(0, config.seq_len + 1, 1)  # (places, seq_len + 1)
     samples_path = out / "samples.txt"
     state: State | None = None
     interval_loss, interval_steps = 0.0, 0
@@ -214,13 +223,18 @@ def train(
     last_step = distributed.any_rank(_budget_spent(config, progress))  # a resumed run may have no step left
     try:
         while not last_step:
-            chunk = progress.step % chunks_per_epoch
-            if chunk == 0:
-                state = None  # a new pass over the text: nothing to carry from the end of the last one
-            start = chunk * config.seq_len
-            # .long(): a prepared corpus stores its ids as uint16 (common/lm/corpus.py)
-            inputs = streams[:, start : start + config.seq_len].long()  # (batch, seq_len)
-            targets = streams[:, start + 1 : start + 1 + config.seq_len].long()  # the same, one token later
+            if config.batches == "random":
+                block = random_windows(windows, streams.shape[0], config.seed, progress.step, here.rank)
+                inputs, targets = block[:, :-1], block[:, 1:]  # (batch, seq_len) each
+                state = None  # unrelated windows: each is read from scratch
+            else:
+                chunk = progress.step % chunks_per_epoch
+                if chunk == 0:
+                    state = None  # a new pass over the text: nothing to carry from the end of the last one
+                start = chunk * config.seq_len
+                # .long(): a prepared corpus stores its ids as uint16 (common/lm/corpus.py)
+                inputs = streams[:, start : start + config.seq_len].long()  # (batch, seq_len)
+                targets = streams[:, start + 1 : start + 1 + config.seq_len].long()  # one token later
             lr = learning_rate(config, progress.step, progress.seconds)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -287,6 +301,14 @@ def train(
     if here.is_main and not (out / "checkpoint.pt").exists():  # interrupted before the first evaluation
         save_checkpoint(out / "checkpoint.pt", unwrapped, config, **checkpoint_extra, step=progress.step)
     return progress
+
+
+def random_windows(windows: torch.Tensor, count: int, seed: int, step: int, rank: int = 0) -> torch.Tensor:
+    """`count` rows of `windows` (places, seq_len + 1) drawn at random, as long ids. The draw depends on
+    the seed, the step and the rank only, so a resumed run reads the batches an unbroken one would."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step * 1_009 + rank)
+    places = torch.randint(len(windows), (count,), generator=generator)
+    return windows[places.to(windows.device)].long()  # (count, seq_len + 1)
 
 
 def check_finite_loss(loss: float, step: int, config: LMConfig, which: str = "training") -> None:
