@@ -4,7 +4,8 @@
     python TinyLLM/train.py --cell lstm --max-minutes 5    # the gated cell: same budget, lower loss
     python TinyLLM/train.py --data my_text.txt             # any UTF-8 text
     python TinyLLM/train.py --preset tiny                  # a few seconds: checks that everything runs
-    python TinyLLM/train.py --preset best-5min --data FILE # the best recipe for 5 minutes (TinyLLM/README)
+    python TinyLLM/train.py --preset best-5min --data FILE # the best LSTM for 5 minutes (TinyLLM/README)
+    python TinyLLM/train.py --preset transformer-5min --data FILE   # the best Transformer for 5 minutes
     python TinyLLM/sample.py --prompt "ROMEO:"             # generate from the trained model
 
 The run folder (`--out`, default outputs/TinyLLM) receives config.json (every option, resolved),
@@ -61,6 +62,12 @@ class TrainConfig(LMConfig):
         # layer of 512, periodic samples off so the whole budget trains. Its figures are on tinyshakespeare
         # (give it with --data).
         "best-5min": dict(cell="lstm", num_layers=1, hidden_size=512, max_minutes=5.0, sample_every=0),
+        # The character Transformer chosen on validation for 5 minutes on 2 CPU cores
+        # (benchmarks/tinyllm_recipes.py, TinyLLM/README): nanoGPT's baby-GPT shape, 32 windows of 64
+        # characters a step (larger products run nearer the CPU's peak) at twice nanoGPT's rate.
+        "transformer-5min": dict(cell="transformer", embedding_dim=128, hidden_size=512, num_layers=4,
+                                 heads=4, seq_len=64, batch_size=32, learning_rate=2e-3, dropout=0.0,
+                                 max_minutes=5.0, sample_every=0),
     }
     out: str = option(str(output_dir("TinyLLM")), "run folder for checkpoints, metrics and plots")
     # model

@@ -7,7 +7,8 @@ r"""TinyLLM benchmarks (measurements, not tests): run them on a quiet machine, o
     .venv/bin/python benchmarks/bench_tinyllm.py cells --minutes 3.75
     # the throughput reference: a plain nn.LSTM(512) script of the same size
     .venv/bin/python benchmarks/plain_lstm.py --data ../shared/benchmarks/tinyshakespeare.txt --minutes 5
-    # the best documented configuration for M minutes -> outputs/benchmarks/tinyllm_best.json
+    # the best documented configuration for M minutes -> outputs/benchmarks/tinyllm_best.json (another
+    # --preset or --seed -> tinyllm_<preset>_seed<seed>.json)
     .venv/bin/python benchmarks/bench_tinyllm.py best --data ../shared/benchmarks/tinyshakespeare.txt \
         --minutes 5
     # long range: validation loss at each position 1..256 of a window read from scratch, for the LSTM
@@ -52,12 +53,13 @@ from TinyLLM import sample, train
 # the validation loss of the runs listed there, for a budget of about 5 minutes on 2 CPU cores. It is
 # train.py's preset; the flags a benchmark adds (--max-minutes, --sample-every) take precedence over it.
 BEST = ["--preset", "best-5min"]
-# The two models of the long-range measurement, at equal wall-clock: the best LSTM, and a character
-# Transformer whose context (--seq-len) covers the 256 positions measured.
+# The models of the long-range measurement, at equal wall-clock: the best LSTM, the best Transformer
+# (a context of 64 characters), and the same Transformer with a context (--seq-len) that covers the 256
+# positions measured, at the same characters per step.
 POSITION_MODELS = {
     "lstm": BEST,
-    "transformer": ["--cell", "transformer", "--embedding-dim", "128", "--hidden-size", "512",
-                    "--num-layers", "4", "--heads", "4", "--seq-len", "256", "--batch-size", "16"],
+    "transformer": ["--preset", "transformer-5min"],
+    "transformer-ctx256": ["--preset", "transformer-5min", "--seq-len", "256", "--batch-size", "8"],
 }
 POSITION_CONTEXT = 256
 
@@ -118,7 +120,8 @@ def plot_position_loss(result: dict, path: Path) -> None:
     # ~430 windows per position: the raw curve is noisy, so it is drawn faintly under its means over
     # bins that widen with the position (1, 2, 3-4, 5-8, ... 129-256).
     edges = [1, 2, 3, 5, 9, 17, 33, 65, 129, 257]
-    for (name, entry), color in zip(result["models"].items(), ("tab:blue", "tab:orange"), strict=False):
+    for (name, entry), color in zip(result["models"].items(), ("tab:blue", "tab:orange", "tab:green"),
+                                    strict=False):
         curve = np.asarray(entry["loss_by_position"])
         positions = np.arange(1, len(curve) + 1)
         axis.plot(positions, curve, color=color, alpha=0.25, lw=0.8)
@@ -145,12 +148,19 @@ def main() -> None:
     parser.add_argument("which", choices=("lstm", "cells", "best", "position"))
     parser.add_argument("--data", default="shakespeare")
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--preset", default="best-5min", choices=sorted(train.TrainConfig.PRESETS),
+                        help="best: the train.py preset to run")
+    parser.add_argument("--seed", type=int, default=1337, help="best: train.py's seed (another one gives a "
+                        "preset's figure on a seed its choice never saw)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="more train.py flags, e.g. --extra --hidden-size 768")
     args = parser.parse_args()
     base = ["--data", args.data, "--max-minutes", str(args.minutes), "--sample-every", "0"]
     if args.which == "best":
-        run("best", [*base, *BEST, "--out", str(output_dir("benchmarks", "tinyllm_best_run")), *args.extra])
+        default = args.preset == "best-5min" and args.seed == 1337
+        name = "best" if default else f"{args.preset}_seed{args.seed}"
+        run(name, [*base, "--preset", args.preset, "--seed", str(args.seed), "--out",
+                   str(output_dir("benchmarks", f"tinyllm_{name}_run")), *args.extra])
         return
     if args.which == "position":
         position_loss(args.data, args.minutes, args.extra)

@@ -27,7 +27,6 @@ if __name__ == "__main__":
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -73,7 +72,8 @@ def run_recipe(name: str, flags: list[str], data: str, minutes: float, seed: int
              "train_seconds": metrics["train_seconds"], "params": metrics["params"],
              "load_before": [round(x, 2) for x in before],
              "load_after": [round(x, 2) for x in os.getloadavg()],
-             "wall_seconds": round(time.time() - started), "cpu": platform.processor() or platform.machine(),
+             "wall_seconds": round(time.time() - started), "cpu": runtime.cpu_model(),
+             "avx512": "avx512f" in Path("/proc/cpuinfo").read_text(),  # hosts of one name differ
              "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M")}
     with open(LOG, "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")

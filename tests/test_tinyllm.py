@@ -253,6 +253,11 @@ def test_the_best_5_minute_recipe_of_the_readme_is_a_preset():
         "lstm", 1, 512, 5.0, 0)
     assert best.data == "my.txt" and best.preset == "best-5min"
     best.validate()
+    transformer = parse_config(train_script.TrainConfig, ["--preset", "transformer-5min", "--seed", "1"])
+    assert (transformer.cell, transformer.num_layers, transformer.embedding_dim, transformer.seq_len,
+            transformer.batch_size, transformer.learning_rate, transformer.seed) == (
+        "transformer", 4, 128, 64, 32, 2e-3, 1)
+    transformer.validate()
 
 
 def test_the_options_a_resume_must_keep_are_those_of_the_model_and_the_data():
