@@ -2,6 +2,7 @@ r"""The shared LM loop against a plain PyTorch loop, side by side: is common/lm/
 
     .venv/bin/python benchmarks/bench_lm_loop.py --data ../shared/benchmarks/tinyshakespeare.txt
     .venv/bin/python benchmarks/bench_lm_loop.py --seconds 30 --rounds 3 --models transformer
+    .venv/bin/python benchmarks/bench_lm_loop.py --profile 20 --models transformer-5min lstm  # the time
 
 For each model (issue 22's nanoGPT-sized Transformer and the one-layer LSTM of 512) and each round, the
 same freshly seeded model trains twice for `--seconds` of training clock, in one process with the same
@@ -42,6 +43,7 @@ from torch import nn
 from common.config import parse_config
 from common.lm.evaluation import batchify
 from common.lm.harness import Run, split_text, train_model
+from common.lm.loop import make_optimizer
 from common.lm.tokenizers import CharTokenizer
 from common.paths import output_dir
 from common.runs import write_json
@@ -53,6 +55,7 @@ MODELS = {
                     "--num-layers", "4", "--heads", "4", "--seq-len", "64", "--batch-size", "12",
                     "--learning-rate", "1e-3", "--dropout", "0"],
     "lstm": ["--cell", "lstm", "--num-layers", "1"],
+    "transformer-5min": ["--preset", "transformer-5min"],  # the Transformer chosen for 5 minutes
 }
 
 
@@ -91,6 +94,45 @@ def reference_loop(
             "last_loss": loss.item()}
 
 
+def profile_steps(model: nn.Module, train_ids: torch.Tensor, config: TrainConfig, steps: int) -> dict:
+    """Where a training step's time goes: `steps` steps of the plain loop under torch.profiler, with the
+    forward pass, backward pass and optimizer labelled; the operators that took the most time."""
+    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)  # the project's (fused)
+    streams = batchify(train_ids, config.batch_size)  # (batch, length)
+    model.train()
+
+    def step(index: int) -> None:
+        start = index * config.seq_len
+        inputs = streams[:, start : start + config.seq_len]  # (batch, seq_len)
+        targets = streams[:, start + 1 : start + 1 + config.seq_len]
+        with torch.profiler.record_function("1 forward + loss"):
+            logits, _ = model(inputs)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        with torch.profiler.record_function("2 backward"):
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with torch.profiler.record_function("3 clip + AdamW"):
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+
+    for index in range(3):  # warm-up: first calls allocate and pick kernels
+        step(index)
+    started = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        for index in range(3, 3 + steps):
+            step(index)
+    wall = time.perf_counter() - started
+    events = profiler.key_averages()
+    phases = {e.key: round(e.cpu_time_total / 1000 / steps, 2) for e in events if e.key[0] in "123"}
+    operators = sorted((e for e in events if e.key.startswith("aten::")),
+                       key=lambda e: -e.self_cpu_time_total)
+    return {"steps": steps, "ms_per_step_profiled": round(1000 * wall / steps, 2),
+            "phases_ms_per_step": phases,
+            "top_operators": [{"name": e.key, "calls_per_step": e.count // steps,
+                               "self_ms_per_step": round(e.self_cpu_time_total / 1000 / steps, 2)}
+                              for e in operators[:12]]}
+
+
 def project_loop(config: TrainConfig, tokenizer: CharTokenizer, ids: tuple[torch.Tensor, torch.Tensor],
                  val_chars: int) -> dict:
     """Train with the project's harness (train_model: loop, evaluations, samples, checkpoints) for the
@@ -113,7 +155,10 @@ def main() -> None:
     parser.add_argument("--data", default="shakespeare", help="'shakespeare' (embedded) or a text file")
     parser.add_argument("--seconds", type=float, default=45.0, help="training clock of each measurement")
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each loop per model")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=["transformer", "lstm"], choices=list(MODELS))
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="profile STEPS steps of each model (forward, backward, optimizer, top "
+                        "operators) instead of timing the loops")
     parser.add_argument("--threads", type=int, default=0, help="PyTorch threads (0: one per physical core)")
     parser.add_argument("--fused-reference", action="store_true",
                         help="the reference uses the fused AdamW too: the ratio is then the loop's own cost")
@@ -133,6 +178,14 @@ def main() -> None:
             texts = split_text(config)
             tokenizer = CharTokenizer.fit(texts[0])
             ids = tuple(torch.tensor(tokenizer.encode(text), dtype=torch.long) for text in texts)
+            if args.profile:
+                torch.manual_seed(config.seed)
+                model = build_model(config, tokenizer.vocab_size)
+                results["models"][name] = profile = profile_steps(model, ids[0], config, args.profile)
+                print(f"{name}: {profile['ms_per_step_profiled']} ms a step; {profile['phases_ms_per_step']}")
+                for row in profile["top_operators"]:
+                    print(f"  {row['name']:<40} {row['self_ms_per_step']:>8.2f} ms  x{row['calls_per_step']}")
+                continue
             rows = []
             for round_index in range(args.rounds):
                 measured = {}
@@ -159,9 +212,12 @@ def main() -> None:
                 "median_project": statistics.median(row["project"]["tokens_per_second"] for row in rows),
             }
     results["load_after"] = os.getloadavg()
-    path = output_dir("bench", "lm_loop", time.strftime("%Y%m%d-%H%M%S") + ".json")
+    stamp = time.strftime("%Y%m%d-%H%M%S") + ("-profile" if args.profile else "")
+    path = output_dir("bench", "lm_loop", stamp + ".json")
     write_json(path, results)
     for name, entry in results["models"].items():
+        if args.profile:
+            continue
         print(f"{name}: median reference {entry['median_reference']:,.0f}, project "
               f"{entry['median_project']:,.0f} tokens/s, median ratio {entry['median_ratio']:.3f}")
     print(f"{results['cpu']}, {results['threads']} threads; written to {path}")

@@ -47,6 +47,8 @@ RECIPES: dict[str, list[str]] = {
     "t-b64": [*BABY, "--batch-size", "64", "--learning-rate", "3e-3"],
     # nanoGPT's batches: windows at random places instead of the next chunk of 32 fixed streams
     "t-b32-random": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--batches", "random"],
+    # nanoGPT's AdamW: a shorter memory of squared gradients (beta2 0.99 instead of 0.999)
+    "t-b32-beta99": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--beta2", "0.99"],
     "t-b32-ctx128": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--seq-len", "128"],
     "t-b32-w192": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--embedding-dim", "192",
                    "--hidden-size", "768", "--heads", "6"],

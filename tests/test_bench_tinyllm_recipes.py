@@ -77,3 +77,15 @@ def test_nanogpt_data_is_tinyllm_split_and_its_model_is_scored_like_tinyllm(benc
     assert evaluate_carried(adapter, ids) == pytest.approx(evaluate_carried(gpt.inner, ids), rel=1e-6)
     fixed = evaluate_fixed_context(gpt.inner, ids, 16)
     assert evaluate_fixed_context(adapter, ids, 16) == pytest.approx(fixed)
+
+
+def test_the_profile_splits_a_step_into_forward_backward_and_optimizer(benchmarks):
+    import bench_lm_loop
+
+    config = parse_config(train.TrainConfig, ["--preset", "tiny", "--cell", "transformer", "--heads", "2"])
+    model = train.build_model(config, vocab_size=11)
+    profile = bench_lm_loop.profile_steps(model, torch.randint(0, 11, (2_000,)), config, steps=2)
+    assert set(profile["phases_ms_per_step"]) == {"1 forward + loss", "2 backward", "3 clip + AdamW"}
+    assert all(ms > 0 for ms in profile["phases_ms_per_step"].values())
+    operators = profile["top_operators"]
+    assert operators and all(row["name"].startswith("aten::") for row in operators)

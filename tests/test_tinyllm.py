@@ -220,6 +220,7 @@ def snapshot(folder):
     ("--learning-rate", "1e30", "--learning-rate must be a positive rate of at most 1"),
     ("--learning-rate", "nan", "--learning-rate must be a finite number"),
     ("--dropout", "1", "--dropout must be in"),
+    ("--beta2", "1", r"--beta2 must be in \[0, 1\)"),
     ("--max-steps", "-1", "--max-steps must be 0 or more"),
     ("--eval-every", "0", "--eval-every must be at least 1"),
     ("--seq-len", "5000", "fewer than --batch-size 4 x"),  # valid alone, too long for this text

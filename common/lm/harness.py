@@ -216,7 +216,7 @@ def train_model(
     DistributedDataParallel (which starts every rank from rank 0's weights); afterwards only rank 0
     loads the best checkpoint.
     """
-    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay, config.beta2)
     progress = None
     if config.resume and run.world.is_main:
         checkpoint = load_resume(run.out, config, stage, run.data_sha256)

@@ -82,6 +82,8 @@ class LMConfig:
                           choices=("streams", "random"), shaping=True)
     learning_rate: float = option(3e-3, "peak AdamW rate; recurrent nets with clipping tolerate a high one")
     weight_decay: float = option(0.01, "light decay on weight matrices only")
+    beta2: float = option(0.999, "AdamW's decay of its squared-gradient average (PyTorch's default); "
+                          "nanoGPT uses 0.99 for its small batches")
     warmup_steps: int = option(50, "a short linear warm-up avoids early blow-ups")
     min_lr_ratio: float = option(0.05, "the cosine schedule ends at 0.05 x the peak rate")
     grad_clip: float = option(1.0, "clip the gradient norm: RNN gradients occasionally explode")
@@ -115,6 +117,7 @@ class LMConfig:
                          "sample_length", "threads")
         require_learning_rate(self, "learning_rate")
         require(self, finite(self.weight_decay) >= 0, "weight_decay", "0 or more")
+        require(self, 0 <= finite(self.beta2) < 1, "beta2", "in [0, 1), e.g. 0.99")
         require(self, 0 <= finite(self.min_lr_ratio) <= 1, "min_lr_ratio", "in [0, 1]")
         require(self, finite(self.grad_clip) > 0, "grad_clip", "a positive number, e.g. 1.0")
         require(self, finite(self.max_minutes) >= 0, "max_minutes", "0 or more")
@@ -341,7 +344,9 @@ def append_text(path: Path, text: str) -> None:
         tmp.write_text(previous + text, encoding="utf-8")
 
 
-def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+def make_optimizer(
+    model: nn.Module, learning_rate: float, weight_decay: float, beta2: float = 0.999
+) -> torch.optim.AdamW:
     """AdamW that decays weight matrices only: decaying biases, gains or embeddings just slows learning.
 
     Fused where PyTorch has the kernel (CPU, CUDA): one pass over all the weights instead of a Python loop
@@ -353,7 +358,7 @@ def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) 
     groups = [{"params": matrices, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
     devices = {p.device.type for p in model.parameters()}
     fused = devices <= {"cpu", "cuda"} and all(p.dtype.is_floating_point for p in model.parameters())
-    return torch.optim.AdamW(groups, lr=learning_rate, fused=fused or None)
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, beta2), fused=fused or None)
 
 
 def load_resume(out: Path, config: LMConfig, stage: str, data_sha256: str = "") -> dict[str, Any]:
