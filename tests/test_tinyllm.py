@@ -257,7 +257,7 @@ def test_the_best_5_minute_recipe_of_the_readme_is_a_preset():
     transformer = parse_config(train_script.TrainConfig, ["--preset", "transformer-5min", "--seed", "1"])
     assert (transformer.cell, transformer.num_layers, transformer.embedding_dim, transformer.seq_len,
             transformer.batch_size, transformer.learning_rate, transformer.seed) == (
-        "transformer", 4, 128, 64, 32, 2e-3, 1)
+        "transformer", 2, 128, 64, 32, 2e-3, 1)
     transformer.validate()
 
 
