@@ -54,6 +54,9 @@ RECIPES: dict[str, list[str]] = {
                    "--hidden-size", "768", "--heads", "6"],
     "t-b32-l2": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--num-layers", "2"],
     "t-b32-l6": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--num-layers", "6"],
+    # 10 minutes: 17 passes over tinyshakespeare, and the 2-layer recipe overfits (TinyLLM/README)
+    "t-b32-l2-drop0.1": [*BABY, "--batch-size", "32", "--learning-rate", "2e-3", "--num-layers", "2",
+                         "--dropout", "0.1"],
     # the LSTM of the best-5min preset, with a higher rate or more, shorter steps
     "lstm": ["--preset", "best-5min"],
     "lstm-lr5e-3": ["--preset", "best-5min", "--learning-rate", "5e-3"],

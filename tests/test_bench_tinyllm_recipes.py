@@ -30,7 +30,7 @@ def test_every_recipe_is_a_valid_train_config(benchmarks):
     for name, flags in tinyllm_recipes.RECIPES.items():
         config = parse_config(train.TrainConfig, [*flags, "--max-minutes", "5"])
         config.validate()
-        assert config.dropout == 0.0, name  # a few minutes never overfit: every recipe trains without it
+        assert config.dropout == 0.0 or name.endswith("drop0.1"), name  # dropout only where it says so
 
 
 def test_a_recipe_run_is_logged_and_summarised_best_first(benchmarks, tmp_path, monkeypatch):
