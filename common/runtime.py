@@ -32,11 +32,11 @@ FRAMEWORK_ENVIRONMENT = {
     # its partner needs: steps up to 10x slower under load were measured without it.
     "OMP_WAIT_POLICY": "PASSIVE",
     # ...but PyTorch's OpenMP (libgomp, on Linux) then sleeps between every two parallel regions, and a
-    # small model runs hundreds of them per step: nanoGPT's baby GPT took 79 ms a step passive and
-    # 48 ms with libgomp's default spin on a quiet 2-core AMD EPYC. A short spin (1,000 rounds, a few
-    # microseconds; it overrides the policy in libgomp) keeps most of that speed, 55 ms, and two such
-    # jobs sharing the cores still ran as passive ones (99 ms against 90 ms a step; 200-250 ms with a
-    # longer spin): TinyLLM/README.md, "Thread settings".
+    # small model runs hundreds of them per step. A short spin first (1,000 rounds, microseconds; in
+    # libgomp it overrides the policy) ran a small Transformer 1.3-1.5x faster alone on a 2-core AMD
+    # EPYC, and 0.8x beside a second job, where libgomp's default long spin fell to 0.3x
+    # (benchmarks/bench_threads.py, TinyLLM/README.md "Thread settings"). Running several jobs at
+    # once? Set GOMP_SPINCOUNT=0: a value in the environment wins.
     "GOMP_SPINCOUNT": "1000",
     # TensorFlow: hide its C++ INFO lines and a harmless tf.data notice.
     "TF_CPP_MIN_LOG_LEVEL": "3",

@@ -215,7 +215,7 @@ def train(
         raise ValueError(f"the training text is too short for batch {config.batch_size} "
                          f"x seq_len {config.seq_len}")
     # --batches random: every window of seq_len + 1 tokens of the text, a view (no copy)
-    windows = train_ids.to(device).unfold(0, config.seq_len + 1, 1)  # (places, seq_len + 1)
+    windows = train_ids.to(device).unfold(0, config.seq_len + 1, 1) if config.batches == "random" else None
     samples_path = out / "samples.txt"
     state: State | None = None
     interval_loss, interval_steps = 0.0, 0
@@ -226,7 +226,7 @@ def train(
     last_step = distributed.any_rank(_budget_spent(config, progress))  # a resumed run may have no step left
     try:
         while not last_step:
-            if config.batches == "random":
+            if windows is not None:  # --batches random
                 block = random_windows(windows, streams.shape[0], config.seed, progress.step, here.rank)
                 inputs, targets = block[:, :-1], block[:, 1:]  # (batch, seq_len) each
                 state = None  # unrelated windows: each is read from scratch
