@@ -18,6 +18,8 @@ it (causal self-attention), so a character 200 places back is one step away, not
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -136,6 +138,24 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
+def read_in_windows(
+    read: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor, state: torch.Tensor | None, context: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits for `ids` (batch, new) after the characters `state` (batch, <= context) read before, with
+    `read` mapping (batch, time <= context) ids to (batch, time, vocab) logits from scratch; returns them
+    and the last `context` characters (the next call's state). A text longer than `context` is read in
+    overlapping windows: each scores `context / 2` new characters after at least as many old ones."""
+    text = ids if state is None else torch.cat([state, ids], dim=1)
+    new = ids.shape[1]
+    if text.shape[1] <= context:
+        return read(text)[:, -new:], text[:, -context:]
+    stride, pieces = context // 2, []
+    for start in range(text.shape[1] - new, text.shape[1], stride):
+        stop = min(start + stride, text.shape[1])
+        pieces.append(read(text[:, max(0, stop - context) : stop])[:, start - stop :])
+    return torch.cat(pieces, dim=1), text[:, -context:]
+
+
 class CharTransformer(nn.Module):
     """A decoder-only Transformer over characters: embedding + position code -> `num_layers` pre-norm
     blocks of causal self-attention and an MLP -> layer norm -> a head tied to the embedding.
@@ -189,14 +209,5 @@ class CharTransformer(nn.Module):
         self, ids: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         # ids: (batch, time); state: (batch, <= context) the characters read before, or None.
-        text = ids if state is None else torch.cat([state, ids], dim=1)
-        new = ids.shape[1]
-        if text.shape[1] <= self.context:
-            logits = self.read(text)[:, -new:]
-        else:  # overlapping windows: each scores `stride` new characters after >= context - stride old ones
-            stride, pieces = self.context // 2, []
-            for start in range(text.shape[1] - new, text.shape[1], stride):
-                stop = min(start + stride, text.shape[1])
-                pieces.append(self.read(text[:, max(0, stop - self.context) : stop])[:, start - stop :])
-            logits = torch.cat(pieces, dim=1)
-        return logits, None if self.training else text[:, -self.context :]
+        logits, text = read_in_windows(self.read, ids, state, self.context)
+        return logits, None if self.training else text

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tinyllm_recipes import RECIPES  # the sibling benchmark's recipes
 from torch import nn
 
 from common.config import parse_config
@@ -51,9 +52,7 @@ from TinyLLM.train import TrainConfig, build_model
 
 # The two shapes of issue 22: nanoGPT's "baby GPT" CPU configuration, and the best documented LSTM.
 MODELS = {
-    "transformer": ["--cell", "transformer", "--embedding-dim", "128", "--hidden-size", "512",
-                    "--num-layers", "4", "--heads", "4", "--seq-len", "64", "--batch-size", "12",
-                    "--learning-rate", "1e-3", "--dropout", "0"],
+    "transformer": RECIPES["t-nanogpt"],
     "lstm": ["--cell", "lstm", "--num-layers", "1"],
     "transformer-5min": ["--preset", "transformer-5min"],  # the Transformer chosen for 5 minutes
 }

@@ -22,13 +22,14 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tinyllm_recipes import RECIPES  # the sibling benchmark's recipes
+
 from common.paths import REPO_ROOT, output_dir
 from common.runs import write_json
 
 SPINS = (0, 1_000, 300_000)
 MODELS = {
-    "transformer": ["--cell", "transformer", "--embedding-dim", "128", "--hidden-size", "512", "--num-layers",
-                    "4", "--heads", "4", "--seq-len", "64", "--batch-size", "12"],
+    "transformer": RECIPES["t-nanogpt"],  # nanoGPT's baby GPT, its batch and rate
     "lstm": ["--preset", "best-5min"],
 }
 

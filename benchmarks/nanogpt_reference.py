@@ -20,8 +20,6 @@ of its logged iteration times (its two evaluations, at the first and last iterat
 calibration can misjudge the speed of the long run: `--iterations N` sets the count directly.
 """
 
-# ruff: noqa: E402
-
 from __future__ import annotations
 
 import argparse
@@ -43,6 +41,7 @@ from common.lm.evaluation import evaluate_carried, evaluate_fixed_context
 from common.lm.harness import load_corpus
 from common.paths import output_dir
 from common.runs import write_json
+from TinyLLM.model import read_in_windows
 
 # nanoGPT README's CPU command ("baby GPT"), less its iteration counts, which this script sets.
 README_COMMAND = ["--device=cpu", "--compile=False", "--eval_iters=20", "--log_interval=1", "--block_size=64",
@@ -50,19 +49,21 @@ README_COMMAND = ["--device=cpu", "--compile=False", "--eval_iters=20", "--log_i
 DATASET = "tinyllm_reference"  # a folder of its own under nanoGPT's data/: its shakespeare_char stays as is
 
 
-def prepare(nanogpt: Path, text: str) -> Path:
+def prepare(nanogpt: Path, text: str) -> tuple[Path, torch.Tensor]:
     """Write train.bin / val.bin / meta.pkl as nanoGPT's shakespeare_char/prepare.py does, split as
-    TinyLLM splits."""
+    TinyLLM splits; returns the folder and the validation ids (nanoGPT's character numbering)."""
     folder = nanogpt / "data" / DATASET
     folder.mkdir(parents=True, exist_ok=True)
     chars = sorted(set(text))
     stoi = {ch: i for i, ch in enumerate(chars)}
     split = int(len(text) * 0.9)
-    for name, piece in (("train", text[:split]), ("val", text[split:])):
-        np.array([stoi[ch] for ch in piece], dtype=np.uint16).tofile(folder / f"{name}.bin")
+    pieces = {name: np.array([stoi[ch] for ch in piece], dtype=np.uint16)
+              for name, piece in (("train", text[:split]), ("val", text[split:]))}
+    for name, ids in pieces.items():
+        ids.tofile(folder / f"{name}.bin")
     with open(folder / "meta.pkl", "wb") as f:
         pickle.dump({"vocab_size": len(chars), "itos": dict(enumerate(chars)), "stoi": stoi}, f)
-    return folder
+    return folder, torch.from_numpy(pieces["val"].astype(np.int64))
 
 
 def train_nanogpt(nanogpt: Path, iterations: int, out: Path, extra: list[str], environment: dict) -> dict:
@@ -86,7 +87,7 @@ def train_nanogpt(nanogpt: Path, iterations: int, out: Path, extra: list[str], e
 
 class Adapter(nn.Module):
     """nanoGPT's GPT behind TinyLLM's call, `model(ids, state) -> (logits, state)`, reading a text longer
-    than its block in overlapping windows exactly as TinyLLM's CharTransformer does."""
+    than its block in overlapping windows with TinyLLM's CharTransformer's own reader."""
 
     def __init__(self, gpt: nn.Module, context: int):
         super().__init__()
@@ -98,18 +99,10 @@ class Adapter(nn.Module):
         return logits
 
     def forward(self, ids: torch.Tensor, state: torch.Tensor | None = None):
-        text = ids if state is None else torch.cat([state, ids], dim=1)
-        new = ids.shape[1]
-        if text.shape[1] <= self.context:
-            return self.read(text)[:, -new:], text[:, -self.context :]
-        stride, pieces = self.context // 2, []
-        for start in range(text.shape[1] - new, text.shape[1], stride):
-            stop = min(start + stride, text.shape[1])
-            pieces.append(self.read(text[:, max(0, stop - self.context) : stop])[:, start - stop :])
-        return torch.cat(pieces, dim=1), text[:, -self.context :]
+        return read_in_windows(self.read, ids, state, self.context)
 
 
-def score(nanogpt: Path, out: Path, val_text: str) -> dict:
+def score(nanogpt: Path, out: Path, val_ids: torch.Tensor) -> dict:
     sys.path.insert(0, str(nanogpt))
     from model import GPT, GPTConfig  # nanoGPT's model.py
 
@@ -117,8 +110,6 @@ def score(nanogpt: Path, out: Path, val_text: str) -> dict:
     gpt = GPT(GPTConfig(**checkpoint["model_args"]))
     gpt.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()})
     model = Adapter(gpt, checkpoint["model_args"]["block_size"]).eval()
-    stoi = {ch: i for i, ch in enumerate(sorted(set(load_corpus(str(out / "text.txt")))))}
-    val_ids = torch.tensor([stoi[ch] for ch in val_text], dtype=torch.long)
     return {"val_loss": evaluate_carried(model, val_ids, streams=1),
             "val_loss_ctx64": evaluate_fixed_context(model, val_ids, context=64),
             "params": sum(p.numel() for p in gpt.parameters()), "checkpoint_iter": checkpoint["iter_num"]}
@@ -141,10 +132,9 @@ def main() -> None:
     if not (args.nanogpt / "train.py").exists():
         sys.exit(f"error: {args.nanogpt} holds no nanoGPT train.py: clone https://github.com/karpathy/nanoGPT")
     text = load_corpus(args.data)
-    prepare(args.nanogpt, text)
+    _, val_ids = prepare(args.nanogpt, text)
     out = output_dir("bench", f"nanogpt_{args.minutes:g}min").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "text.txt").write_text(text, encoding="utf-8")
     environment = {k: v for k, v in os.environ.items() if k not in runtime.FRAMEWORK_ENVIRONMENT}
     if args.project_settings:
         environment.update(runtime.FRAMEWORK_ENVIRONMENT)
@@ -157,7 +147,7 @@ def main() -> None:
         print(f"calibration: {calibration['median_iteration_ms']} ms per iteration -> {iterations} "
               "iterations")
     run = train_nanogpt(args.nanogpt, iterations, out, args.extra, environment)
-    scores = score(args.nanogpt, out, text[int(len(text) * 0.9):])
+    scores = score(args.nanogpt, out, val_ids)
     result = {"minutes": args.minutes, "data": args.data, "calibration": calibration, "run": run, **scores,
               "tokens_per_second": round(run["iterations"] * 12 * 64 / run["train_seconds"]),
               "project_settings": args.project_settings, "load_average_before": before,

@@ -56,10 +56,11 @@ def test_nanogpt_data_is_tinyllm_split_and_its_model_is_scored_like_tinyllm(benc
     import nanogpt_reference
 
     text = "".join(np.random.default_rng(0).choice(list("abc \n"), 2_000))
-    folder = nanogpt_reference.prepare(tmp_path, text)
+    folder, val_ids = nanogpt_reference.prepare(tmp_path, text)
     meta = pickle.loads((folder / "meta.pkl").read_bytes())
     val = np.fromfile(folder / "val.bin", dtype=np.uint16)
     assert "".join(meta["itos"][i] for i in val) == text[int(len(text) * 0.9):]  # the last 10 %, as TinyLLM
+    assert val_ids.tolist() == val.tolist()  # what the checkpoint is scored on
 
     class FakeGPT(torch.nn.Module):  # nanoGPT's call: (ids, targets) -> (every position's logits, loss)
         def __init__(self):
