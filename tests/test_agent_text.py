@@ -5,6 +5,7 @@ series of benchmarks/text_signal.py: causal, with disjoint sentence pools for ea
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -205,6 +206,20 @@ def test_the_text_signal_series_draws_early_and_late_days_from_disjoint_sentence
         returns = np.diff(np.log(frame["Close"].to_numpy()))
         slope = np.polyfit(frame["sentiment"].to_numpy()[:-1], returns, 1)[0]
         assert 0.3 * 0.01 * 0.5 < slope < 0.3 * 0.01 * 1.5
+
+
+def test_the_benchmark_gives_a_share_of_the_oracle_only_where_the_oracle_earns(signal):
+    assert signal.oracle_share(5.0, 10.0) == "50%" and signal.oracle_share(-1.0, 4.0) == "-25%"
+    assert signal.oracle_share(1.0, -2.0) == "-" and signal.oracle_share(1.0, 0.0) == "-"
+
+
+def test_the_benchmark_names_its_reader_and_the_reader_s_own_scores(signal, tmp_path):
+    assert signal.reader_summary(str(tmp_path))["source"] == "frozen (no saved run)"
+    tuned = {"trained_layers": 2, "best_val_macro_f1": 0.67, "macro_f1": 0.70, "accuracy": 0.78, "steps": 9}
+    (tmp_path / "metrics.json").write_text(json.dumps({"fine_tuned": tuned}))
+    assert signal.reader_summary(str(tmp_path)) == {
+        "run": str(tmp_path), "source": "fine_tuned", "trained_layers": 2, "best_val_macro_f1": 0.67,
+        "macro_f1": 0.70, "accuracy": 0.78}
 
 
 @pytest.fixture(scope="module")
