@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint notebooks bench bench-lag bench-agent bench-ablation bench-ask bench-long-range bench-targets walk-forward clean
+.PHONY: install demo test lint notebooks bench bench-lag bench-agent bench-text bench-ablation bench-ask bench-long-range bench-targets walk-forward clean
 
 install: $(STAMP)
 
@@ -53,6 +53,15 @@ bench-lag: install
 # random walk? 12 AgentLLM runs, two at a time (30 to 50 minutes on 2 cores; see benchmarks/README.md).
 bench-agent: install
 	$(PY) benchmarks/bench_agent.py
+
+# Does the agent read a signal planted in text? Stage 5 is first fine-tuned on the train half of the sentences (4
+# minutes); series seed 0 with the same-day and shuffled controls, two fresh series, then beta 0.3 (about an hour).
+bench-text: install
+	$(PY) benchmarks/text_signal.py --beta 0.8 --reader pool --out outputs/bench/text_signal_pool_all
+	for seed in 1 2; do $(PY) benchmarks/text_signal.py --beta 0.8 --reader pool --series-seed $$seed \
+		--variants planted,shuffled --out outputs/bench/text_signal_pool_all_seed$$seed || exit 1; done
+	$(PY) benchmarks/text_signal.py --beta 0.3 --reader pool --variants planted,shuffled \
+		--out outputs/bench/text_signal_pool_all_beta03
 
 # What each of the agent's inputs adds (prices, + Stage 4's forecast, + Stage 5's text, + both) on GOOG, a planted
 # lag, a random walk and a text signal: 10 AgentLLM runs, two at a time (about 40 minutes on 2 cores).

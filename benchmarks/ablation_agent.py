@@ -15,7 +15,8 @@ The series, none of which any setting was chosen on:
 - a planted lag, r_{t+1} = 0.3 r_{t-4} + e (benchmarks/bench_agent.py's k = 5, phi = 0.3 series);
 - a random walk (seed 1: bench_agent.py measured seed 0): nothing to find with any input;
 - a planted text signal, r_{t+1} = beta * noise * s_t + e with s_t the human label of the day's sentence
-  (benchmarks/text_signal.py, beta 0.8).
+  (benchmarks/text_signal.py, beta 0.8), read by Stage 5 fine-tuned on the train half of its sentence pool
+  (text_signal.py --reader pool; --reader llmind-run: the saved NYT run instead).
 
 The forecast channel of a series is computed once and read by its "+ forecast" and "+ both" runs
 (--forecast-csv). Each run also scores the sign of the forecast (as trained and guarded) as a baseline.
@@ -59,11 +60,15 @@ class AblationConfig:
     # quick: one PPO seed, few steps, a tiny forecaster: checks the plumbing and the table
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": dict(algorithms="ppo", seeds=1, timesteps=2_000, forecast_preset="tiny", days=1200,
-                      forecast_folds=2),
+                      forecast_folds=2, reader="llmind-run"),
     }
     days: int = option(3000, "business days of the lag and random-walk series (2,500 for the text series)")
     text_beta: float = option(0.8, "strength of the text signal (0.8: text_signal.py found the text channel "
                                    "helps there; at 0.3 the reader is too weak for any policy)")
+    reader: str = option("pool", "what reads the text series: pool = Stage 5 fine-tuned on the train half of "
+                                 "its sentences (text_signal.py --reader pool, 4 minutes the first time); "
+                                 "llmind-run = the saved LLMind run (NYT editorials, another kind of text)",
+                         choices=["pool", "llmind-run"])
     algorithms: str = option("ppo,a2c,dqn", "AgentLLM's --algorithms")
     seeds: int = option(3, "AgentLLM's --seeds")
     timesteps: int = option(20_000, "AgentLLM's --timesteps")
@@ -79,7 +84,7 @@ class AblationConfig:
 
 def write_series(config: AblationConfig) -> list[dict[str, Any]]:
     """The series as CSVs (GOOG is read by AgentLLM itself) with their oracle positions, if any."""
-    from text_signal import text_signal_series
+    from text_signal import TextSignalConfig, text_signal_series, train_half_reader
 
     folder = Path(config.out) / "series"
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,8 +98,12 @@ def write_series(config: AblationConfig) -> list[dict[str, Any]]:
     frame = text_signal_series(n_days=round(config.days * 5 / 6), beta=config.text_beta, seed=0)
     csv = folder / f"text_beta{config.text_beta:g}.csv"
     frame.drop(columns="sentiment").to_csv(csv, index_label="Date")  # the agent never sees the label
+    reader = str(output_dir("LLMind"))
+    if config.reader == "pool":  # seed 0 splits the pool as it did for the series: no later day's sentence
+        reader = train_half_reader(TextSignalConfig(series_seed=0, out=str(config.out)))
     series.append({"name": f"text_beta{config.text_beta:g}", "csv": str(csv), "text": True,
-                   "oracle": {"positions": frame["sentiment"].to_numpy()}})  # holds the label's sign
+                   "oracle": {"positions": frame["sentiment"].to_numpy()},  # holds the label's sign
+                   "reader": reader})
     return series
 
 
@@ -141,6 +150,7 @@ def agent_job(config: AblationConfig, series: dict[str, Any], inputs: str) -> di
     name = f"{series['name']}_{inputs.replace('+ ', 'with_')}"
     agent_config = preset_config(
         AgentConfig, "", csv=series["csv"], text_column="text" if with_text else None,
+        llmind_run=series.get("reader", str(output_dir("LLMind"))),
         forecast_models="transformer", forecast_csv=series["forecasts"], algorithms=config.algorithms,
         seeds=config.seeds, timesteps=config.timesteps, eval_every=min(2_000, config.timesteps),
         cost_bps=config.cost_bps, threads=1, out=str(Path(config.out) / "runs" / name),
