@@ -84,7 +84,13 @@ class AblationConfig:
 
 def write_series(config: AblationConfig) -> list[dict[str, Any]]:
     """The series as CSVs (GOOG is read by AgentLLM itself) with their oracle positions, if any."""
-    from text_signal import TextSignalConfig, text_signal_series, train_half_reader
+    from text_signal import (
+        TRAIN_HALF,
+        TextSignalConfig,
+        check_reader_never_saw,
+        text_signal_series,
+        train_half_reader,
+    )
 
     folder = Path(config.out) / "series"
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,6 +107,7 @@ def write_series(config: AblationConfig) -> list[dict[str, Any]]:
     reader = str(output_dir("LLMind"))
     if config.reader == "pool":  # seed 0 splits the pool as it did for the series: no later day's sentence
         reader = train_half_reader(TextSignalConfig(series_seed=0, out=str(config.out)))
+        check_reader_never_saw(frame, Path(reader).parent / TRAIN_HALF)
     series.append({"name": f"text_beta{config.text_beta:g}", "csv": str(csv), "text": True,
                    "oracle": {"positions": frame["sentiment"].to_numpy()},  # holds the label's sign
                    "reader": reader})

@@ -39,6 +39,7 @@ if __name__ == "__main__":
     runtime.prepare_environment()  # OpenMP reads its settings as PyTorch loads: before `import torch`
 
 import functools
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -58,6 +59,7 @@ from common.runs import write_json, write_text
 VARIANTS = {"planted": {}, "same_day": {"same_day": True}, "shuffled": {"shuffled": True}}
 SIGN = {"negative": -1, "neutral": 0, "positive": 1}
 PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
+TRAIN_HALF = "train_half.csv"  # the sentences a --reader pool fine-tune learned from, beside its run folder
 
 
 # ------------------------------------------------------------------------------------------ the series
@@ -217,6 +219,15 @@ def run_agent(config: TextSignalConfig, csv: Path, out: Path, with_text: bool) -
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+def check_reader_never_saw(series: pd.DataFrame, train_half: Path) -> None:
+    """Fail unless no sentence of a day after the border is among those the reader was fine-tuned on."""
+    learned = set(pd.read_csv(train_half, dtype=str, keep_default_na=False)["text"].str.strip())
+    seen = learned & set(series["text"].iloc[series.attrs["border"]:].str.strip())
+    if seen:
+        raise RuntimeError(f"the reader in {train_half.parent} was fine-tuned on {len(seen)} sentences that "
+                           "validation or test days show: delete that folder and run again")
+
+
 def run_variant(config: TextSignalConfig, variant: str) -> dict[str, Any]:
     from AgentLLM.text import CHANNEL_COLUMNS, load_reader, text_channel
 
@@ -228,6 +239,8 @@ def run_variant(config: TextSignalConfig, variant: str) -> dict[str, Any]:
     series.drop(columns="sentiment").to_csv(csv, index_label="Date")  # the agent never sees the label
     spec = MarketSpec()
     sentiment = series["sentiment"].to_numpy()
+    if config.reader == "pool":
+        check_reader_never_saw(series, Path(config.llmind_run).parent / TRAIN_HALF)
     oracle = rule_scores(series, sentiment, spec, config.cost_bps)
     # The reader's own rule: hold the sign of its most likely class (what the channel says without RL).
     started = time.perf_counter()
@@ -298,14 +311,18 @@ def train_half_reader(config: TextSignalConfig) -> str:
     order = np.random.default_rng([config.series_seed, 0]).permutation(len(sentences))  # draw_day_sentences'
     half = order[: len(order) // 2]
     names = {value: name for name, value in SIGN.items()}
-    folder = Path(config.out) / f"reader_seed{config.series_seed}_{config.reader_sentences or 'all'}"
+    csv_text = pd.DataFrame({"text": [sentences[i] for i in half],
+                             "label": [names[int(labels[i])] for i in half]}).to_csv(index=False)
+    # The folder is named by its sentences: a fine-tune is reused only for exactly the same ones (the pool
+    # changes when Stage 5's splits do, and another pool is cut into other halves)
+    digest = hashlib.sha256(csv_text.encode()).hexdigest()[:10]
+    folder = Path(config.out) / f"reader_seed{config.series_seed}_{config.reader_sentences or 'all'}_{digest}"
     folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"text": [sentences[i] for i in half], "label": [names[int(labels[i])] for i in half]}
-                 ).to_csv(folder / "train_half.csv", index=False)
+    (folder / TRAIN_HALF).write_text(csv_text, encoding="utf-8")
     run_folder = folder / "llmind"
-    if not (run_folder / "metrics.json").is_file():  # a finished fine-tune of the same sentences is reused
+    if not (run_folder / "metrics.json").is_file():
         # Only the fine-tune is wanted: no small from-scratch rivals, no learning curve, few out-of-domain
-        train_llmind(TrainConfig(csv=str(folder / "train_half.csv"), max_sentences=config.reader_sentences,
+        train_llmind(TrainConfig(csv=str(folder / TRAIN_HALF), max_sentences=config.reader_sentences,
                                  small_rates="", bag_rates="", curve_sizes="", ood_sentences=200,
                                  out=str(run_folder)))
     return str(run_folder)

@@ -222,6 +222,36 @@ def test_the_benchmark_names_its_reader_and_the_reader_s_own_scores(signal, tmp_
         "macro_f1": 0.70, "accuracy": 0.78}
 
 
+def test_a_pool_reader_is_reused_only_for_the_same_sentences_and_never_saw_a_later_day(signal, tmp_path,
+                                                                                       monkeypatch):
+    import LLMind.train
+
+    trained = []
+
+    def fake_fine_tune(config):  # stands in for Stage 5's 4-minute fine-tune
+        trained.append(config.csv)
+        Path(config.out).mkdir(parents=True)
+        (Path(config.out) / "metrics.json").write_text("{}")
+
+    monkeypatch.setattr(LLMind.train, "run", fake_fine_tune)
+    pool = (tuple(f"sentence {i}" for i in range(20)), np.array([-1, 0, 1, 1] * 5))
+    monkeypatch.setattr(signal, "sentence_pool", lambda: pool)
+    config = signal.TextSignalConfig(out=str(tmp_path))
+    first = signal.train_half_reader(config)
+    assert signal.train_half_reader(config) == first and len(trained) == 1  # the same sentences: reused
+    monkeypatch.setattr(signal, "sentence_pool", lambda: ((*pool[0][:-1], "another"), pool[1]))
+    assert signal.train_half_reader(config) != first and len(trained) == 2  # another pool: another reader
+    train_half = Path(first).parent / signal.TRAIN_HALF
+    learned = pd.read_csv(train_half)["text"].tolist()
+    assert len(learned) == 10 and set(learned) < set(pool[0])
+    series = pd.DataFrame({"text": ["unseen", learned[0], learned[1]]})
+    series.attrs["border"] = 1  # the later days show two of the reader's training sentences
+    with pytest.raises(RuntimeError, match="fine-tuned on 2 sentences"):
+        signal.check_reader_never_saw(series, train_half)
+    series.attrs["border"] = 3  # ... now train days only show them: allowed
+    signal.check_reader_never_saw(series, train_half)
+
+
 @pytest.fixture(scope="module")
 def reader_training_texts():
     """The NYT sentences Stage 5's readers learn from: LLMind's train and validation splits."""
