@@ -55,11 +55,13 @@ bench-agent: install
 	$(PY) benchmarks/bench_agent.py
 
 # Does the agent read a signal planted in text? Stage 5 is first fine-tuned on the train half of the sentences (4
-# minutes); series seed 0 with the same-day and shuffled controls, two fresh series, then beta 0.3 (about an hour).
+# minutes); series seed 0 with the same-day and shuffled controls, four fresh series, then beta 0.3 (about 75 minutes).
 bench-text: install
 	$(PY) benchmarks/text_signal.py --beta 0.8 --reader pool --out outputs/bench/text_signal_pool_all
 	for seed in 1 2; do $(PY) benchmarks/text_signal.py --beta 0.8 --reader pool --series-seed $$seed \
 		--variants planted,shuffled --out outputs/bench/text_signal_pool_all_seed$$seed || exit 1; done
+	for seed in 3 4; do $(PY) benchmarks/text_signal.py --beta 0.8 --reader pool --series-seed $$seed \
+		--variants planted --out outputs/bench/text_signal_pool_all_seed$$seed || exit 1; done
 	$(PY) benchmarks/text_signal.py --beta 0.3 --reader pool --variants planted,shuffled \
 		--out outputs/bench/text_signal_pool_all_beta03
 
