@@ -136,16 +136,22 @@ class FineTunedReader(SentimentReader):
         return exponentials / exponentials.sum(axis=1, keepdims=True)
 
     def describe(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"source": "fine_tuned", "model": "fine-tuned MiniLM (LLMind run)",
-                                "run_folder": str(self.folder)}
-        try:  # the run's own test scores, where its metrics.json has them
-            metrics = json.loads((self.folder / "metrics.json").read_text())
-            info["trained_on"] = metrics["task"]["data"]
-            info["test_accuracy"] = metrics["fine_tuned"]["accuracy"]
-            info["test_macro_f1"] = metrics["fine_tuned"]["macro_f1"]
-        except (OSError, ValueError, KeyError, TypeError):
-            info["test_scores"] = "unavailable: the run folder has no readable metrics.json"
-        return info
+        return {"source": "fine_tuned", "model": "fine-tuned MiniLM (LLMind run)",
+                "run_folder": str(self.folder), **saved_run_scores(self.folder)}
+
+
+def saved_run_scores(folder: Path) -> dict[str, Any]:
+    """A saved LLMind run's own scores, from its metrics.json: what it was trained on, its test accuracy
+    and macro-F1, its validation macro-F1 and how many layers it fine-tuned (None where an older run
+    did not record them); a note instead where the folder has no readable metrics.json."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        tuned = metrics["fine_tuned"]
+        return {"trained_on": metrics["task"]["data"], "test_accuracy": tuned["accuracy"],
+                "test_macro_f1": tuned["macro_f1"], "validation_macro_f1": tuned.get("best_val_macro_f1"),
+                "trained_layers": tuned.get("trained_layers")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"test_scores": "unavailable: the run folder has no readable metrics.json"}
 
 
 class SentenceEncoder:

@@ -53,7 +53,7 @@ from AgentLLM.scoring import score_span
 from common.config import option, parse_config, run_cli
 from common.forecast.synthetic import RANGE_SCALE, START_PRICE, VOLUME_MEDIAN, VOLUME_SIGMA
 from common.paths import output_dir
-from common.runs import read_json, write_json, write_text
+from common.runs import write_json, write_text
 
 VARIANTS = {"planted": {}, "same_day": {"same_day": True}, "shuffled": {"shuffled": True}}
 SIGN = {"negative": -1, "neutral": 0, "positive": 1}
@@ -327,17 +327,9 @@ def train_half_reader(config: TextSignalConfig) -> str:
     return str(run_folder)
 
 
-def reader_summary(llmind_run: str) -> dict[str, Any]:
-    """The reader's scores on its own held-out sentences (LLMind's metrics.json), when it is a saved run."""
-    path = Path(llmind_run) / "metrics.json"
-    if not path.is_file():
-        return {"run": llmind_run, "source": "frozen (no saved run)"}
-    tuned = read_json(path)["fine_tuned"]
-    return {"run": llmind_run, "source": "fine_tuned", "trained_layers": tuned["trained_layers"],
-            **{key: tuned[key] for key in ("best_val_macro_f1", "macro_f1", "accuracy")}}
-
-
 def run(config: TextSignalConfig) -> dict[str, Any]:
+    from AgentLLM.text import load_reader  # the reader run_variant loaded: kept, so no second load
+
     if config.reader == "pool":
         config.llmind_run = train_half_reader(config)
     if config.calibrate:
@@ -351,7 +343,7 @@ def run(config: TextSignalConfig) -> dict[str, Any]:
                          f"{config.variants!r}")
     started = time.perf_counter()
     rows = [run_variant(config, variant) for variant in variants]
-    results = {"config": asdict(config), "reader": reader_summary(config.llmind_run), "rows": rows,
+    results = {"config": asdict(config), "reader": load_reader(config.llmind_run).describe(), "rows": rows,
                "seconds": round(time.perf_counter() - started, 1), "cpu": runtime.cpu_model(),
                "peak_rss_mib": runtime.peak_rss_mb()}
     write_json(Path(config.out) / "results.json", results)

@@ -23,6 +23,7 @@ from AgentLLM.text import (
     SentimentReader,
     load_reader,
     read_text_column,
+    saved_run_scores,
     text_channel,
 )
 from common.forecast.synthetic import lag_return_series
@@ -213,13 +214,14 @@ def test_the_benchmark_gives_a_share_of_the_oracle_only_where_the_oracle_earns(s
     assert signal.oracle_share(1.0, -2.0) == "-" and signal.oracle_share(1.0, 0.0) == "-"
 
 
-def test_the_benchmark_names_its_reader_and_the_reader_s_own_scores(signal, tmp_path):
-    assert signal.reader_summary(str(tmp_path))["source"] == "frozen (no saved run)"
+def test_a_saved_reader_names_its_own_scores(tmp_path):
+    assert saved_run_scores(tmp_path) == {"test_scores": "unavailable: the run folder has no readable "
+                                                         "metrics.json"}
     tuned = {"trained_layers": 2, "best_val_macro_f1": 0.67, "macro_f1": 0.70, "accuracy": 0.78, "steps": 9}
-    (tmp_path / "metrics.json").write_text(json.dumps({"fine_tuned": tuned}))
-    assert signal.reader_summary(str(tmp_path)) == {
-        "run": str(tmp_path), "source": "fine_tuned", "trained_layers": 2, "best_val_macro_f1": 0.67,
-        "macro_f1": 0.70, "accuracy": 0.78}
+    (tmp_path / "metrics.json").write_text(json.dumps({"task": {"data": "half.csv"}, "fine_tuned": tuned}))
+    assert saved_run_scores(tmp_path) == {"trained_on": "half.csv", "test_accuracy": 0.78,
+                                          "test_macro_f1": 0.70, "validation_macro_f1": 0.67,
+                                          "trained_layers": 2}
 
 
 def test_a_pool_reader_is_reused_only_for_the_same_sentences_and_never_saw_a_later_day(signal, tmp_path,
